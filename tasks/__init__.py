@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that call the plain functions in ``worker``."""

@@ -1,0 +1,15 @@
+"""``poll_status``: one batched ``state`` request, then the next poll is queued."""
+
+from __future__ import annotations
+
+from worker.celery_app import POLL_TASK, app, enqueue_poll
+from worker.polling import poll_due
+from worker.runtime import get_runtime
+
+
+@app.task(name=POLL_TASK, ignore_result=True)
+def poll_status(marker: str = "") -> int:
+    report = poll_due(get_runtime(), str(marker))
+    if report.next_poll is not None:
+        enqueue_poll(*report.next_poll)
+    return report.asked

@@ -1,0 +1,634 @@
+"""The sandbox gateway over real HTTP on loopback, with request XML written by hand from the guide.
+
+Nothing here uses our gateway client: the sandbox is checked against the documented wire format,
+so that it can later catch the client's mistakes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from lxml import etree
+
+from worker.sandbox import (
+    MAGIC_PHONES,
+    RunningSandbox,
+    SandboxConfig,
+    describe_magic_phones,
+    start_in_thread,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+XML = {"Content-Type": "text/xml; charset=utf-8"}
+DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
+
+# The guide's request, verbatim (docs/targetsms-api.md section 1).
+GUIDE_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
+<request>
+  <security>
+    <login>LOGIN</login>
+    <password>PASSWORD</password>
+  </security>
+  <phone>+79001234567</phone>
+  <sender>target</sender>
+  <random_string_len>4</random_string_len>
+  <text>Временный пароль: {код}</text>
+</request>"""
+
+STATE_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
+<request>
+  <security>
+    <login value="LOGIN" />
+    <password value="PASSWORD" />
+  </security>
+  <get_state>
+IDS  </get_state>
+</request>"""
+
+BALANCE_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
+<request>
+  <security>
+    <login value="LOGIN" />
+    <password value="PASSWORD" />
+  </security>
+</request>"""
+
+GUIDE_PASSWORD = "PASSWORD"
+TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def send_request(
+    phone: str = "+79001234567",
+    *,
+    login: str = "LOGIN",
+    password: str = GUIDE_PASSWORD,
+    length: str | None = "4",
+    text: str | None = "Временный пароль: {код}",
+) -> bytes:
+    body = GUIDE_REQUEST.replace("+79001234567", phone)
+    body = body.replace("<login>LOGIN<", f"<login>{login}<")
+    body = body.replace("<password>PASSWORD<", f"<password>{password}<")
+    line = "  <random_string_len>4</random_string_len>\n"
+    body = body.replace(line, "" if length is None else line.replace(">4<", f">{length}<"))
+    line = "  <text>Временный пароль: {код}</text>\n"
+    body = body.replace(line, "" if text is None else line.replace("Временный пароль: {код}", text))
+    return body.encode()
+
+
+def state_request(*ids: str) -> bytes:
+    return STATE_REQUEST.replace(
+        "IDS", "".join(f"    <id_sms>{i}</id_sms>\n" for i in ids)
+    ).encode()
+
+
+def post(url: str, body: bytes, timeout: float = 5.0) -> requests.Response:
+    return requests.post(url, data=body, headers=XML, timeout=timeout)
+
+
+def root_of(response: requests.Response) -> etree._Element:
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+    root = etree.fromstring(response.content)
+    assert root.tag == "response"
+    return root
+
+
+def send(sb: RunningSandbox, phone: str = "+79001234567", **kw: Any) -> etree._Element:
+    """The single child of the send answer: ``<success>`` or ``<error>``."""
+    (child,) = root_of(post(f"{sb.url}/password_generation/api.php", send_request(phone, **kw)))
+    return child
+
+
+def ok(sb: RunningSandbox, phone: str = "+79001234567", **kw: Any) -> dict[str, str]:
+    child = send(sb, phone, **kw)
+    assert child.tag == "success", child.text
+    return dict(child.attrib)
+
+
+def error_text(sb: RunningSandbox, phone: str = "+79001234567", **kw: Any) -> str:
+    child = send(sb, phone, **kw)
+    assert child.tag == "error"
+    return child.text or ""
+
+
+def states(sb: RunningSandbox, *ids: str) -> list[etree._Element]:
+    return list(root_of(post(f"{sb.url}/xml/state.php", state_request(*ids))))
+
+
+def outbox(sb: RunningSandbox, query: str = "") -> list[dict[str, object]]:
+    response = requests.get(f"{sb.url}/sandbox/outbox{query}", timeout=5)
+    assert response.status_code == 200
+    messages: list[dict[str, object]] = response.json()["messages"]
+    return messages
+
+
+def stats(sb: RunningSandbox) -> dict[str, int]:
+    result: dict[str, int] = requests.get(f"{sb.url}/sandbox/stats", timeout=5).json()
+    return result
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningSandbox]:
+    config = SandboxConfig(login="LOGIN", password="PASSWORD", deliver_after_ms=300, seed=1)
+    with start_in_thread(config) as running:
+        yield running
+
+
+@pytest.fixture
+def sb(server: RunningSandbox) -> RunningSandbox:
+    assert requests.post(f"{server.url}/sandbox/reset", timeout=5).json() == {"reset": True}
+    return server
+
+
+# -- password_generation ---------------------------------------------------------------------
+
+
+def test_guide_request_gets_guide_shaped_success(sb: RunningSandbox) -> None:
+    response = post(f"{sb.url}/password_generation/api.php", GUIDE_REQUEST.encode())
+    text = response.content.decode()
+    assert text.startswith(DECLARATION + "<response>\n  <success code=")
+    assert re.fullmatch(
+        re.escape(DECLARATION)
+        + r'<response>\n  <success code="\d{4}" id_sms="\d+" status="send" />\n'
+        r"</response>\n",
+        text,
+    )
+    (success,) = root_of(response)
+    assert success.get("status") == "send"
+    (message,) = outbox(sb)
+    assert message["code"] == success.get("code")
+    assert message["id_sms"] == success.get("id_sms")
+    assert message["text"] == f"Временный пароль: {success.get('code')}"
+    assert message["sender"] == "target"
+
+
+def test_code_length_follows_random_string_len_and_ids_are_unique(sb: RunningSandbox) -> None:
+    for length in ("1", "6", "10", " 7 "):
+        code = ok(sb, length=length)["code"]
+        assert code.isdigit() and len(code) == int(length)
+    assert len(ok(sb, length=None)["code"]) == 4  # the guide's default
+    ids = [ok(sb)["id_sms"] for _ in range(30)]
+    assert len(set(ids)) == len(ids)
+    assert all(i.isdigit() for i in ids)
+
+
+def test_default_text_when_text_is_absent(sb: RunningSandbox) -> None:
+    code = ok(sb, text=None)["code"]
+    assert outbox(sb)[0]["text"] == f"Временный пароль: {code}"
+
+
+def test_code_substituted_everywhere_in_text(sb: RunningSandbox) -> None:
+    code = ok(sb, text="Example.com: код {код}. Никому не говорите {код}")["code"]
+    assert outbox(sb)[0]["text"] == f"Example.com: код {code}. Никому не говорите {code}"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "POST данные отсутствуют"),
+        (b"   \n", "POST данные отсутствуют"),
+        (b"phone=+79001234567", "Неправильный формат XML документа"),
+        (GUIDE_REQUEST.encode()[:-5], "Неправильный формат XML документа"),
+        (b"<?xml version='1.0'?><answer/>", "Неправильный формат XML документа"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "LOGIN">]>'
+            + GUIDE_REQUEST.encode().split(b"?>", 1)[1],
+            "Неправильный формат XML документа",
+        ),
+        (send_request(password="WRONG"), "Неверный логин или пароль"),
+        (send_request(login="login"), "Неверный логин или пароль"),
+        (send_request(login=""), "Неверный логин или пароль"),
+        (send_request(phone=""), "Не указан номер телефона."),
+        (send_request(length="0"), "random_string_len"),
+        (send_request(length="11"), "random_string_len"),
+        (send_request(length="four"), "random_string_len"),
+        (send_request(length="-1"), "random_string_len"),
+        (send_request(text="Ваш код 1234"), "{код}"),
+        (send_request(text=" "), "Нет текста сообщения."),
+        (send_request().replace(b"<sender>target</sender>", b""), "Нет отправителя."),
+    ],
+)
+def test_bad_send_requests_answer_russian_error_with_http_200(
+    sb: RunningSandbox, body: bytes, expected: str
+) -> None:
+    (child,) = root_of(post(f"{sb.url}/password_generation/api.php", body))
+    assert child.tag == "error"
+    assert expected in (child.text or "")
+    assert outbox(sb) == []
+
+
+@pytest.mark.parametrize("phone", ["79001234567", "+7 900 123 45 67", "+7900abc4567", "+7", "+٧٩٠"])
+def test_phone_must_be_plus_and_digits(sb: RunningSandbox, phone: str) -> None:
+    assert "Неверный формат номера телефона" in error_text(sb, phone)
+
+
+def test_get_on_api_path_reads_as_no_post_data(sb: RunningSandbox) -> None:
+    response = requests.get(f"{sb.url}/password_generation/api.php", timeout=5)
+    assert root_of(response)[0].text == "POST данные отсутствуют"
+
+
+def test_any_non_empty_credentials_when_none_configured() -> None:
+    with start_in_thread(SandboxConfig()) as sb:
+        assert ok(sb, login="someone", password="anything")["status"] == "send"
+        assert error_text(sb, login="someone", password="") == "Неверный логин или пароль"
+
+
+# -- magic phones ----------------------------------------------------------------------------
+
+
+def test_magic_table_is_documented_and_well_formed() -> None:
+    table = describe_magic_phones()
+    for phone, entry in MAGIC_PHONES.items():
+        assert re.fullmatch(r"\+7999000\d{4}", phone)
+        assert entry.doc and f"`{phone}`" in table
+    assert len(MAGIC_PHONES) == 8 + 9 + 11 + 3 * 10 + 1
+
+
+@pytest.mark.parametrize(
+    ("phone", "status", "in_outbox"),
+    [
+        ("+79990000001", "not_valid_phone", False),
+        ("+79990000002", "not_deliver", True),
+        ("+79990000003", "expired", True),
+    ],
+)
+def test_magic_initial_statuses(
+    sb: RunningSandbox, phone: str, status: str, in_outbox: bool
+) -> None:
+    success = ok(sb, phone)
+    assert success["status"] == status
+    assert [m["id_sms"] for m in outbox(sb)] == ([success["id_sms"]] if in_outbox else [])
+    (state,) = states(sb, success["id_sms"])
+    assert state.text == status
+    assert TIME.fullmatch(state.get("time", ""))
+
+
+def test_state_turns_after_deliver_after_ms_per_magic_phone(sb: RunningSandbox) -> None:
+    expected = {
+        "+79001234567": "deliver",
+        "+79990000004": "partly_deliver",
+        "+79990000005": "not_deliver",
+        "+79990000006": "expired",
+        "+79990000007": "send",
+        "+79990000008": "read",
+    }
+    ids = {ok(sb, phone)["id_sms"]: final for phone, final in expected.items()}
+    early = states(sb, *ids)
+    assert [s.text for s in early] == ["send"] * len(ids)
+    assert all(s.get("time") == "" for s in early)
+    assert all(m["status_changed_at"] is None for m in outbox(sb))
+    time.sleep(0.45)  # deliver_after_ms=300
+    late = states(sb, *ids)
+    assert [(s.get("id_sms"), s.text) for s in late] == list(ids.items())
+    for element in late:
+        if element.text != "send":
+            assert TIME.fullmatch(element.get("time", ""))
+            assert element.get("num_parts") == "1"
+            assert element.get("price") == "1.15"
+    by_id = {m["id_sms"]: m for m in outbox(sb)}
+    assert {i: by_id[i]["status"] for i in ids} == ids
+
+
+def test_state_batch_with_unknown_ids(sb: RunningSandbox) -> None:
+    ids = [ok(sb, f"+7900123450{n}")["id_sms"] for n in range(5)]
+    answer = states(sb, ids[0], "999", *ids[1:], "abc")
+    assert [e.tag for e in answer] == [
+        "state",
+        "error",
+        "state",
+        "state",
+        "state",
+        "state",
+        "error",
+    ]
+    assert [e.get("id_sms") for e in answer] == [ids[0], "999", *ids[1:], "abc"]
+    assert answer[1].text == "Сообщение с таким ID не найдено"
+    assert stats(sb)["state_ids"] == 7
+
+
+def test_magic_0600_state_answers_per_id_error(sb: RunningSandbox) -> None:
+    id_sms = ok(sb, "+79990000600")["id_sms"]
+    normal = ok(sb)["id_sms"]
+    answer = states(sb, id_sms, normal)
+    assert (answer[0].tag, answer[0].get("id_sms")) == ("error", id_sms)
+    assert (answer[1].tag, answer[1].text) == ("state", "send")
+
+
+@pytest.mark.parametrize("n", [1, 3, 9])
+def test_connection_error_first_n_times_then_success(sb: RunningSandbox, n: int) -> None:
+    phone = f"+7999000010{n}"
+    for _ in range(n):
+        failed = ok(sb, phone)
+        assert failed["status"] == "connection_error"
+        assert len(failed["code"]) == 4 and failed["id_sms"].isdigit()
+    success = ok(sb, phone)
+    assert success["status"] == "send"
+    assert [m["id_sms"] for m in outbox(sb)] == [success["id_sms"]]
+    requests.post(f"{sb.url}/sandbox/reset", timeout=5)
+    assert ok(sb, phone)["status"] == "connection_error"  # the counter starts again
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        ("0200", "Неверный логин или пароль"),
+        ("0201", "Аккаунт заблокирован."),
+        ("0202", "Недостаточно средств для отправки SMS."),
+        ("0203", "Такого отправителя Нет."),
+        ("0204", "Отправитель не прошел модерацию."),
+        ("0205", "Номер телефона присутствует в стоп-листе."),
+        ("0206", "Данное направление закрыто для вас."),
+        ("0207", "Текст SMS отклонен модератором."),
+        ("0208", "Попытка отправки более одного одинакового запроса в течение минуты"),
+        ("0209", "Закончились SMS."),
+        ("0210", "Внутренняя ошибка"),
+    ],
+)
+def test_magic_error_texts(sb: RunningSandbox, suffix: str, text: str) -> None:
+    assert error_text(sb, f"+7999000{suffix}") == text
+    assert error_text(sb, f"+7999000{suffix}") == text  # every time, not just once
+    assert outbox(sb) == []
+
+
+def test_hang_until_client_gives_up_then_success(sb: RunningSandbox) -> None:
+    url = f"{sb.url}/password_generation/api.php"
+    with pytest.raises(requests.ReadTimeout):
+        post(url, send_request("+79990000300"), timeout=0.3)
+    for _ in range(2):
+        with pytest.raises(requests.ReadTimeout):
+            post(url, send_request("+79990000302"), timeout=0.3)
+    assert ok(sb, "+79990000302")["status"] == "send"
+    assert len(outbox(sb)) == 1
+    assert requests.get(f"{sb.url}/healthz", timeout=1).text == "ok"  # hangs block nobody else
+
+
+def close_wait_sockets(port: int) -> int:
+    """Server-side sockets whose client has gone but which the server has not closed."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    fields = [line.split() for line in lines]
+    return sum(1 for f in fields if f[1].endswith(f":{port:04X}") and f[3] == "08")
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_hang_ends_when_client_gives_up(sb: RunningSandbox) -> None:
+    for _ in range(3):
+        with pytest.raises(requests.ReadTimeout):
+            post(f"{sb.url}/password_generation/api.php", send_request("+79990000300"), 0.2)
+    deadline = time.monotonic() + 2
+    while close_wait_sockets(sb.port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert close_wait_sockets(sb.port) == 0
+
+
+def test_html_502_always_and_first_n_times(sb: RunningSandbox) -> None:
+    url = f"{sb.url}/password_generation/api.php"
+    for _ in range(2):
+        response = post(url, send_request("+79990000400"))
+        assert response.status_code == 502
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert b"<html>" in response.content and b"502 Bad Gateway" in response.content
+    assert post(url, send_request("+79990000401")).status_code == 502
+    assert ok(sb, "+79990000401")["status"] == "send"
+    assert len(outbox(sb)) == 1
+
+
+def test_malformed_xml_always_and_first_n_times(sb: RunningSandbox) -> None:
+    url = f"{sb.url}/password_generation/api.php"
+    for phone in ("+79990000500", "+79990000500", "+79990000502", "+79990000502"):
+        response = post(url, send_request(phone))
+        assert response.status_code == 200
+        assert response.content.startswith(DECLARATION.encode())
+        with pytest.raises(etree.XMLSyntaxError):
+            etree.fromstring(response.content)
+    assert ok(sb, "+79990000502")["status"] == "send"
+    assert len(outbox(sb)) == 1
+
+
+# -- state / balance requests ----------------------------------------------------------------
+
+
+def test_state_and_balance_take_credentials_as_attributes(sb: RunningSandbox) -> None:
+    id_sms = ok(sb)["id_sms"]
+    as_elements = state_request(id_sms).replace(b'<login value="LOGIN" />', b"<login>LOGIN</login>")
+    for url, body in [
+        (f"{sb.url}/xml/state.php", as_elements),
+        (f"{sb.url}/xml/state.php", state_request(id_sms).replace(b"PASSWORD", b"nope")),
+        (f"{sb.url}/xml/balance.php", BALANCE_REQUEST.replace("LOGIN", "x").encode()),
+    ]:
+        (child,) = root_of(post(url, body))
+        assert (child.tag, child.text) == ("error", "Неправильный логин или пароль")
+    for url in (f"{sb.url}/xml/state.php", f"{sb.url}/xml/balance.php"):
+        assert root_of(post(url, b""))[0].text == "POST данные отсутствуют"
+        assert root_of(post(url, b"<request>"))[0].text == "Неправильный формат XML документа"
+    (child,) = root_of(post(f"{sb.url}/xml/state.php", state_request()))
+    assert child.tag == "error"
+
+
+def balance(sb: RunningSandbox) -> tuple[Decimal, int]:
+    money, sms = root_of(post(f"{sb.url}/xml/balance.php", BALANCE_REQUEST.encode()))
+    assert (money.tag, money.get("currency"), sms.tag, sms.get("area")) == (
+        "money",
+        "RUR",
+        "sms",
+        "Россия",
+    )
+    return Decimal(money.text or ""), int(sms.text or "")
+
+
+def test_balance_goes_down_per_sms_part(sb: RunningSandbox) -> None:
+    assert balance(sb) == (Decimal("1000.00"), 869)
+    ok(sb)
+    ok(sb)
+    assert balance(sb)[0] == Decimal("997.70")
+    ok(sb, text="Сайт example.ru. " + "Ж" * 60 + " {код}")  # 81 UCS-2 characters: 2 parts
+    assert balance(sb)[0] == Decimal("995.40")
+    ok(sb, "+79990000001")  # not_valid_phone: nothing went out, nothing charged
+    ok(sb, "+79990000101")  # connection_error: idem
+    error_text(sb, password="bad")
+    assert balance(sb) == (Decimal("995.40"), 865)
+    requests.post(f"{sb.url}/sandbox/reset", timeout=5)
+    assert balance(sb)[0] == Decimal("1000.00")
+
+
+def test_insufficient_funds_when_balance_runs_out() -> None:
+    with start_in_thread(SandboxConfig(balance=Decimal("2.40"))) as sb:
+        ok(sb)
+        ok(sb)
+        assert error_text(sb) == "Недостаточно средств для отправки SMS."
+        assert balance(sb) == (Decimal("0.10"), 0)
+
+
+# -- sandbox-only endpoints ------------------------------------------------------------------
+
+
+def test_outbox_filter_and_reset(sb: RunningSandbox) -> None:
+    first = ok(sb, "+79001110000")["id_sms"]
+    ok(sb, "+79002220000")
+    third = ok(sb, "+79001110000")["id_sms"]
+    assert len(outbox(sb)) == 3
+    filtered = outbox(sb, "?phone=%2B79001110000")
+    assert [m["id_sms"] for m in filtered] == [first, third]
+    assert outbox(sb, "?phone=+79001110000") == filtered  # an unencoded + is forgiven
+    assert outbox(sb, "?phone=%2B70000000000") == []
+    assert set(filtered[0]) == {
+        "phone",
+        "sender",
+        "text",
+        "code",
+        "id_sms",
+        "status",
+        "sent_at",
+        "status_changed_at",
+    }
+    assert requests.post(f"{sb.url}/sandbox/reset", timeout=5).status_code == 200
+    assert outbox(sb) == []
+    assert stats(sb) == {"password_generation": 0, "state": 0, "balance": 0, "state_ids": 0}
+    (gone,) = states(sb, first)  # the message store is cleared too
+    assert gone.tag == "error"
+
+
+def test_stats_count_requests_per_endpoint(sb: RunningSandbox) -> None:
+    ids = [ok(sb)["id_sms"] for _ in range(3)]
+    error_text(sb, password="bad")
+    states(sb, *ids)
+    states(sb, *ids, "1", "2")
+    balance(sb)
+    assert stats(sb) == {"password_generation": 4, "state": 2, "balance": 1, "state_ids": 8}
+
+
+def test_healthz_404_and_405(sb: RunningSandbox) -> None:
+    health = requests.get(f"{sb.url}/healthz", timeout=5)
+    assert (health.status_code, health.text) == (200, "ok")
+    assert requests.get(f"{sb.url}/nope", timeout=5).status_code == 404
+    wrong = requests.get(f"{sb.url}/sandbox/reset", timeout=5)
+    assert (wrong.status_code, wrong.headers["Allow"]) == (405, "POST")
+
+
+# -- HTTP behaviour, knobs, CLI --------------------------------------------------------------
+
+
+def test_keep_alive_pipelining_and_chunked_body(sb: RunningSandbox) -> None:
+    body = send_request()
+    head = (
+        "POST /password_generation/api.php HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: text/xml; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as sock:
+        sock.sendall((head + body) * 2)  # two requests in one write, on one connection
+        data = b""
+        while data.count(b"</response>") < 2:
+            chunk = sock.recv(65536)
+            assert chunk, "server closed a keep-alive connection"
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert len(set(re.findall(rb'id_sms="(\d+)"', data))) == 2
+
+    def chunks() -> Iterator[bytes]:
+        yield body[:50]
+        yield body[50:]
+
+    response = requests.post(
+        f"{sb.url}/password_generation/api.php", data=chunks(), headers=XML, timeout=5
+    )
+    assert root_of(response)[0].tag == "success"
+    assert len(outbox(sb)) == 3
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /xml/state.php HTTP/1.1\r\nContent-Length: ten\r\n\r\n", 400),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST /x HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"GET /healthz HTTP/2.0\r\n\r\n", 505),
+        (b"NONSENSE\r\n\r\n", 400),
+    ],
+)
+def test_broken_http_is_refused_and_connection_closed(
+    sb: RunningSandbox, head: bytes, status: int
+) -> None:
+    with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):  # the server closes: recv returns b""
+            data += chunk
+    assert data.startswith(f"HTTP/1.1 {status} ".encode())
+    assert b"\r\nConnection: close\r\n" in data
+
+
+def test_latency_knob_delays_api_answers_only() -> None:
+    with start_in_thread(SandboxConfig(latency_ms=150)) as sb:
+        start = time.perf_counter()
+        ok(sb)
+        assert 0.14 <= time.perf_counter() - start < 1.0
+        start = time.perf_counter()
+        requests.get(f"{sb.url}/sandbox/outbox", timeout=5)
+        assert time.perf_counter() - start < 0.1
+
+
+def test_fault_rates_are_random_but_seeded_and_spare_magic_phones() -> None:
+    def run_once() -> list[int]:
+        config = SandboxConfig(html_rate=0.3, malformed_rate=0.3, seed=42)
+        with start_in_thread(config) as sb:
+            url = f"{sb.url}/password_generation/api.php"
+            codes = [post(url, send_request()).status_code for _ in range(40)]
+            assert ok(sb, "+79990000002")["status"] == "not_deliver"
+            return codes
+
+    first = run_once()
+    assert first == run_once()
+    assert 4 <= first.count(502) <= 24 and first.count(200) >= 16
+    with start_in_thread(SandboxConfig(connection_error_rate=1.0)) as sb:
+        assert ok(sb)["status"] == "connection_error"
+        assert outbox(sb) == []
+
+
+def test_config_rejects_inconsistent_knobs() -> None:
+    with pytest.raises(ValueError):
+        SandboxConfig(hang_rate=0.6, html_rate=0.6)
+    with pytest.raises(ValueError):
+        SandboxConfig(login="only-login")
+    with pytest.raises(ValueError):
+        SandboxConfig(latency_ms=-1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_subprocess_prints_port_and_stops_cleanly(signum: signal.Signals) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "worker.sandbox", "--port", "0"]
+    cmd += ["--login", "u", "--password", "s3cret-pw", "--verbose"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline().strip()
+        match = re.fullmatch(r"fake-gateway listening on (http://127\.0\.0\.1:(\d+))", line)
+        assert match, line
+        url = match.group(1)
+        assert requests.get(f"{url}/healthz", timeout=5).text == "ok"
+        body = send_request(login="u", password="s3cret-pw")
+        (sent,) = root_of(post(f"{url}/password_generation/api.php", body))
+        assert sent.tag == "success"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=10) == 0
+        output = proc.stdout.read() + proc.stderr.read()
+        assert "Traceback" not in output
+        assert "/password_generation/api.php" in output  # --verbose logs requests ...
+        assert "s3cret-pw" not in output and str(sent.get("code")) not in output  # ... no secrets
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,48 @@
+"""TargetSMS protocol: XML builders and parsers, a pluggable transport, the client, retries.
+
+Nothing here knows about Celery or Redis.
+"""
+
+from .client import DEFAULT_SEND_URL, DEFAULT_STATE_URL, TargetSMSClient
+from .errors import (
+    DeliveryFailed,
+    GatewayError,
+    GatewayRejected,
+    InvalidRequest,
+    NetworkError,
+    PermanentError,
+    ProtocolError,
+    StatusConnectionError,
+    TransientError,
+    classify_error_text,
+)
+from .models import FINAL_STATUSES, Balance, SendResult, StateEntry, is_final
+from .retry import RetryPolicy, call_with_retries
+from .transport import HTTPResponse, RequestsTransport, Timeout, Transport
+
+__all__ = [
+    "DEFAULT_SEND_URL",
+    "DEFAULT_STATE_URL",
+    "FINAL_STATUSES",
+    "Balance",
+    "DeliveryFailed",
+    "GatewayError",
+    "GatewayRejected",
+    "HTTPResponse",
+    "InvalidRequest",
+    "NetworkError",
+    "PermanentError",
+    "ProtocolError",
+    "RequestsTransport",
+    "RetryPolicy",
+    "SendResult",
+    "StateEntry",
+    "StatusConnectionError",
+    "TargetSMSClient",
+    "Timeout",
+    "TransientError",
+    "Transport",
+    "call_with_retries",
+    "classify_error_text",
+    "is_final",
+]

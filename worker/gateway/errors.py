@@ -1,0 +1,125 @@
+"""Everything the TargetSMS client raises, split by what the caller should do about it.
+
+``TransientError``: the message did not go out for a reason that may pass (network, timeouts,
+5xx, a body that is not the gateway's XML, status ``connection_error``) -- retry within the
+deadline. ``PermanentError``: retrying spends money or time for nothing -- stop and report the
+stable ``code`` with the gateway's own text. ``InvalidRequest``: refused before any money is
+spent. Messages never carry the password, the phone number or a code.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ERROR_CODES",
+    "DeliveryFailed",
+    "GatewayError",
+    "GatewayRejected",
+    "InvalidRequest",
+    "NetworkError",
+    "PermanentError",
+    "ProtocolError",
+    "StatusConnectionError",
+    "TransientError",
+    "classify_error_text",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway client raises; ``code`` is stable, ``message`` human."""
+
+    code: str = "gateway_error"
+    transient: bool = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class TransientError(GatewayError):
+    """Worth another attempt within the send deadline."""
+
+    transient = True
+
+
+class NetworkError(TransientError):
+    """Connection refused or reset, DNS, TLS, connect or read timeout."""
+
+    code = "network_error"
+
+
+class ProtocolError(TransientError):
+    """The answer is not the gateway's XML: non-2xx, HTML, empty, truncated, oversized, DTD."""
+
+    code = "protocol_error"
+
+
+class StatusConnectionError(TransientError):
+    """The gateway answered ``status="connection_error"``: the SMS did not go out."""
+
+    code = "connection_error"
+
+
+class PermanentError(GatewayError):
+    """Retrying cannot help: credentials, account, sender, recipient or text problems."""
+
+
+class GatewayRejected(PermanentError):
+    """The gateway answered ``<error>``; ``message`` keeps its Russian text."""
+
+
+class DeliveryFailed(PermanentError):
+    """The gateway accepted the request but reports a final failure as the initial status."""
+
+    def __init__(self, message: str, *, code: str, id_sms: str, status: str) -> None:
+        super().__init__(message, code=code)
+        self.id_sms = id_sms
+        self.status = status
+
+
+class InvalidRequest(GatewayError, ValueError):
+    """Our own input is unusable (phone, sender, text, code length): nothing was sent."""
+
+    code = "invalid_request"
+
+
+# Known error texts of the platform (lower-cased fragments) -> stable codes. Order matters:
+# the first fragment found wins, so the narrower fragments come first.
+_TEXT_CODES: tuple[tuple[str, str], ...] = (
+    ("логин или пароль", "auth_failed"),
+    ("заблокирован", "account_blocked"),
+    ("закончились sms", "no_funds"),
+    ("закончились смс", "no_funds"),
+    ("недостаточно средств", "no_funds"),
+    ("не прошел модерацию", "sender_not_approved"),
+    ("отправител", "sender_unknown"),
+    ("стоп-лист", "phone_stop_listed"),
+    ("стоп лист", "phone_stop_listed"),
+    ("направление закрыто", "direction_closed"),
+    ("отклонен модератором", "text_rejected"),
+    ("нет текста", "text_rejected"),
+    ("одинакового запроса", "duplicate_request"),
+    ("формат xml", "bad_request"),
+    ("post данные", "bad_request"),
+    ("номер", "phone_invalid"),
+    ("телефон", "phone_invalid"),
+)
+
+ERROR_CODES: frozenset[str] = frozenset(code for _, code in _TEXT_CODES) | {"unknown"}
+
+_SPACES = re.compile(r"\s+")
+
+
+def classify_error_text(text: str) -> str:
+    """Map a gateway error text to a stable code; ``unknown`` when nothing known matches."""
+    folded = _SPACES.sub(" ", text.replace("ё", "е").replace("Ё", "Е")).lower()
+    for fragment, code in _TEXT_CODES:
+        if fragment in folded:
+            return code
+    return "unknown"

@@ -1,0 +1,81 @@
+"""Checks that run before any money is spent; each returns a reason or raises ``InvalidRequest``."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from .errors import InvalidRequest
+
+__all__ = [
+    "CODE_PLACEHOLDER",
+    "MAX_CODE_LENGTH",
+    "MIN_CODE_LENGTH",
+    "url_problem",
+    "validate_code_length",
+    "validate_sender",
+    "validate_text",
+]
+
+CODE_PLACEHOLDER = "{код}"
+MIN_CODE_LENGTH = 4
+MAX_CODE_LENGTH = 10
+
+# Alphanumeric sender names: up to 11 Latin letters/digits and a few marks; numeric: up to 15.
+_ALPHA_SENDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-!&']{0,10}$")
+_NUMERIC_SENDER = re.compile(r"^\+?[0-9]{1,15}$")
+
+
+def validate_sender(sender: str) -> str:
+    if not sender or sender != sender.strip():
+        raise InvalidRequest("sender must be a non-empty name without surrounding spaces")
+    if _NUMERIC_SENDER.match(sender) or (
+        _ALPHA_SENDER.match(sender) and not sender.isdigit() and any(c.isalpha() for c in sender)
+    ):
+        return sender
+    raise InvalidRequest(
+        "sender must be up to 11 Latin letters/digits (alphanumeric) or up to 15 digits"
+    )
+
+
+def validate_code_length(length: int) -> int:
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise InvalidRequest("code length must be an integer")
+    if not MIN_CODE_LENGTH <= length <= MAX_CODE_LENGTH:
+        raise InvalidRequest(
+            f"code length must be between {MIN_CODE_LENGTH} and {MAX_CODE_LENGTH} digits"
+        )
+    return length
+
+
+def validate_text(text: str, service_name: str) -> str:
+    """The guide requires both the ``{код}`` placeholder and the service's name in every text."""
+    if CODE_PLACEHOLDER not in text:
+        raise InvalidRequest(f"message text must contain the placeholder {CODE_PLACEHOLDER}")
+    if not service_name.strip():
+        raise InvalidRequest("service name must not be empty")
+    if service_name.casefold() not in text.casefold():
+        raise InvalidRequest("message text must name the service (the guide requires it)")
+    return text
+
+
+def url_problem(url: str, *, allow_http: bool) -> str | None:
+    """Why ``url`` is unusable for a gateway that receives our password, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL with a host"
+    if parts.username or parts.password:
+        return "must not carry credentials"
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        return "plain http sends the password in clear; use https (or TARGETSMS_ALLOW_HTTP=1)"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,60 @@
+-- Shared helpers, prepended to every script at load time (Lua scripts cannot include files).
+-- Time comes from the Redis server so that every producer and worker agrees on "now".
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Append an event to the verification's history (bounded) and tell subscribers.
+local function record_event(record_key, history_key, channel, id, event, extra)
+  local at = now_ms()
+  local entry = {at = at, event = event}
+  if extra then
+    for k, v in pairs(extra) do entry[k] = v end
+  end
+  redis.call('RPUSH', history_key, cjson.encode(entry))
+  redis.call('LTRIM', history_key, -50, -1)
+  local ttl = redis.call('PTTL', record_key)
+  if ttl > 0 then redis.call('PEXPIRE', history_key, ttl) end
+  entry.id = id
+  entry.state = redis.call('HGET', record_key, 'state')
+  redis.call('PUBLISH', channel, cjson.encode(entry))
+end
+
+local function set_state(record_key, state, at)
+  redis.call('HSET', record_key, 'state', state, 'updated_at', at)
+end
+
+-- Sliding-window logs (one sorted set per bucket, scored by time): exact at every boundary.
+-- Bucket specs come as triples in ARGV starting at `first`: window ms, limit, name.
+-- Returns retry-after ms and the name of the bucket that fired, or nil when all have room.
+local function buckets_full(keys, key_offset, n, first, now)
+  local retry_after, fired = 0, nil
+  for i = 1, n do
+    local key = keys[key_offset + i]
+    local window = tonumber(ARGV[first + (i - 1) * 3])
+    local limit = tonumber(ARGV[first + (i - 1) * 3 + 1])
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    local count = redis.call('ZCARD', key)
+    if count >= limit then
+      -- Room opens once enough of the oldest entries leave the window.
+      local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+      local wait = tonumber(oldest[2]) + window - now
+      if wait > retry_after then
+        retry_after, fired = wait, ARGV[first + (i - 1) * 3 + 2]
+      end
+    end
+  end
+  if fired then return math.max(retry_after, 1), fired end
+  return nil
+end
+
+local function buckets_take(keys, key_offset, n, first, now, member)
+  for i = 1, n do
+    local key = keys[key_offset + i]
+    local window = tonumber(ARGV[first + (i - 1) * 3])
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, window)
+  end
+end

@@ -1,0 +1,67 @@
+"""Phone numbers: strict parsing to E.164, never guessing a country or a digit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+__all__ = ["InvalidPhone", "Phone", "parse_phone"]
+
+# Formatting people type is fine; letters (vanity numbers), a missing "+" or a second "+" is not.
+_ALLOWED = re.compile(r"^\+[0-9][0-9 ()\-.]{3,30}$")
+
+# Types that cannot receive an SMS or that someone else pays for: refused before any cost.
+_NO_SMS_TYPES = frozenset(
+    {
+        PhoneNumberType.PREMIUM_RATE,
+        PhoneNumberType.SHARED_COST,
+        PhoneNumberType.TOLL_FREE,
+        PhoneNumberType.FIXED_LINE,
+        PhoneNumberType.VOIP,
+        PhoneNumberType.PAGER,
+        PhoneNumberType.UAN,
+        PhoneNumberType.VOICEMAIL,
+    }
+)
+
+
+class InvalidPhone(ValueError):
+    """The input is not a phone number we may send an SMS to. Never echoes the number."""
+
+    code = "invalid_phone"
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    e164: str
+    region: str  # ISO 3166-1 alpha-2, "ZZ" when unknown
+
+    @property
+    def prefix(self) -> str:
+        """The number without its last four digits: the unit SMS pumping walks through."""
+        return self.e164[:-4]
+
+    def __repr__(self) -> str:
+        return f"Phone(region={self.region!r})"
+
+
+def parse_phone(raw: str) -> Phone:
+    """Parse an international number to E.164; refuse anything that is not plainly one."""
+    if not isinstance(raw, str) or not _ALLOWED.match(raw.strip()):
+        raise InvalidPhone("phone must be in international format, e.g. +79001234567")
+    try:
+        number = phonenumbers.parse(raw.strip(), None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone("phone number cannot be parsed") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("phone number is not a valid number")
+    if phonenumbers.number_type(number) in _NO_SMS_TYPES:
+        raise InvalidPhone("phone number cannot receive SMS")
+    region = phonenumbers.region_code_for_number(number) or "ZZ"
+    return Phone(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=region,
+    )

@@ -1,0 +1,66 @@
+"""Following delivery: one ``state`` request for every verification that is due.
+
+Ids due at about the same time share one poll, each id backs off after every poll, and
+polling stops at a final status or at the maximum age. A failed ``state`` call costs nothing
+but time: the claimed ids become due again when their lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .gateway import GatewayError
+from .runtime import Runtime
+from .sending import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
+
+__all__ = ["PollReport", "poll_due"]
+
+log = logging.getLogger("targetsms.poll")
+
+# Claimed ids are not handed to another poller for this long.
+LEASE_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    asked: int  # ids in the state request (0: nothing was due, no request made)
+    changed: int
+    stopped: int
+    next_poll: tuple[str, float] | None  # (marker, delay seconds) for the next poll task
+
+
+def poll_due(rt: Runtime, marker: str = "") -> PollReport:
+    s = rt.settings
+    store = rt.store
+    claimed = store.poll_claim(s.poll_batch_size, LEASE_MS)
+    changed = stopped = 0
+    if claimed:
+        try:
+            entries = rt.gateway.get_state(
+                [id_sms for _, id_sms in claimed], timeout=rt.timeout.capped(LEASE_MS / 2000)
+            )
+        except GatewayError as exc:
+            log.warning("state request for %d ids failed: %s", len(claimed), exc.code)
+        else:
+            by_id = {e.id_sms: e for e in entries}
+            results = []
+            for verification_id, id_sms in claimed:
+                entry = by_id.get(id_sms)
+                if entry is not None and entry.error:
+                    log.info("state for %s: gateway error %r", verification_id, entry.error)
+                status = entry.status if entry is not None and entry.status else ""
+                results.append((verification_id, id_sms, status))
+            changed, stopped = store.poll_apply(
+                results,
+                max_age_ms=s.poll_max_age_seconds * 1000,
+                first_delay_ms=int(s.poll_first_delay_seconds * 1000),
+                max_delay_ms=int(s.poll_max_delay_seconds * 1000),
+            )
+    scheduled = store.poll_schedule(
+        slack_ms=POLL_SLACK_MS, grace_ms=POLL_MARKER_GRACE_MS, clear=marker
+    )
+    next_poll = (scheduled[0], scheduled[1] / 1000) if scheduled is not None else None
+    if claimed:
+        log.info("polled %d ids: %d changed, %d done", len(claimed), changed, stopped)
+    return PollReport(asked=len(claimed), changed=changed, stopped=stopped, next_poll=next_poll)

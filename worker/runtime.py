@@ -1,0 +1,92 @@
+"""The process-wide wiring: settings, the Redis store and the gateway client, built once.
+
+Plain functions take a ``Runtime`` so tests and benchmarks can build their own; the Celery
+tasks and the producer API use the process-wide one, created lazily from the environment.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from .gateway import RequestsTransport, RetryPolicy, TargetSMSClient, Timeout, Transport
+from .settings import RETRY_MAX_DELAY, Settings
+from .store import Store, connect
+
+__all__ = ["Runtime", "get_runtime", "set_runtime"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    transport: Transport | None = None
+    _gateway: TargetSMSClient | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, transport: Transport | None = None) -> Runtime:
+        return cls(settings, Store(connect(settings.redis_url), settings.redis_prefix), transport)
+
+    @property
+    def secret(self) -> bytes:
+        return self.settings.secret_key.encode()
+
+    @property
+    def timeout(self) -> Timeout:
+        s = self.settings
+        return Timeout(connect=s.targetsms_connect_timeout, read=s.targetsms_read_timeout)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.settings.send_max_attempts,
+            max_delay=RETRY_MAX_DELAY,
+            timeout=self.timeout,
+        )
+
+    @property
+    def gateway(self) -> TargetSMSClient:
+        """Built on first use: producers never talk to the gateway and need no pool for it."""
+        if self._gateway is None:
+            with self._lock:
+                if self._gateway is None:
+                    s = self.settings
+                    self._gateway = TargetSMSClient(
+                        login=s.targetsms_login,
+                        password=s.targetsms_password,
+                        sender=s.targetsms_sender,
+                        service_name=s.service_name,
+                        send_url=s.targetsms_url,
+                        state_url=s.targetsms_state_url,
+                        transport=self.transport or RequestsTransport(pool_size=128),
+                        timeout=self.timeout,
+                        allow_http=s.targetsms_allow_http,
+                    )
+        return self._gateway
+
+    def close(self) -> None:
+        if self._gateway is not None:
+            self._gateway.close()
+        self.store.redis.close()
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime; raises ``SettingsError`` listing every bad setting."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime.from_settings(Settings.from_env())
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Replace (or with None, forget) the process-wide runtime."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = runtime

@@ -1,0 +1,364 @@
+"""The imitated gateway's behaviour, without HTTP: validation, magic phones, faults, the message
+store behind ``state``, the balance, the outbox and the counters.
+
+Everything runs on the sandbox's event loop thread, so no locks. Statuses are computed lazily
+from the send time (no timer per message), so a send costs tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from . import wire
+from .magic import Fault, MagicPhone, lookup
+
+if TYPE_CHECKING:
+    from .server import SandboxConfig
+
+__all__ = ["PRICE_PER_PART", "Answer", "Engine", "sms_parts"]
+
+log = logging.getLogger(__name__)
+
+PRICE_PER_PART = Decimal("1.15")
+DEFAULT_TEXT = "Временный пароль: {код}"
+PLACEHOLDER = "{код}"
+# State times are written in Moscow time (UTC+3, no DST since 2014): the docs name no zone, and a
+# Russian platform is the likeliest; clients should not assume UTC.
+MSK = timezone(timedelta(hours=3), "MSK")
+_PHONE = re.compile(r"\+[0-9]{8,15}")
+_GSM_LIKE = re.compile(r"[\x20-\x7e\r\n]*")
+
+# Request-level error texts. Bad credentials are worded as each source shows them: the SMS-auth
+# guide (send host) says "Неверный", the platform's XML docs (state/balance) "Неправильный".
+E_NO_POST = "POST данные отсутствуют"
+E_BAD_XML = "Неправильный формат XML документа"
+E_SEND_CREDENTIALS = "Неверный логин или пароль"
+E_PLATFORM_CREDENTIALS = "Неправильный логин или пароль"
+E_NO_PHONE = "Не указан номер телефона."
+E_BAD_PHONE = (
+    "Неверный формат номера телефона. Укажите номер в международном формате: +79001234567."
+)
+E_NO_SENDER = "Нет отправителя."
+E_NO_TEXT = "Нет текста сообщения."
+E_NO_PLACEHOLDER = "Текст сообщения должен содержать переменную {код}."
+E_BAD_LENGTH = "Количество цифр в коде (random_string_len) должно быть целым числом от 1 до 10."
+E_NO_FUNDS = "Недостаточно средств для отправки SMS."
+E_NO_IDS = "Не указан ни один id_sms."
+E_UNKNOWN_ID = "Сообщение с таким ID не найдено"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An XML document to send, or a transport fault to act out instead."""
+
+    xml: bytes = b""
+    fault: Fault | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _SendRequest:
+    phone: str
+    sender: str
+    text: str  # still with the {код} placeholder
+    length: int
+    num_parts: int
+
+
+@dataclass(slots=True)
+class _Message:
+    id_sms: str
+    phone: str
+    sender: str
+    text: str  # with the code substituted: what the phone would display
+    code: str
+    num_parts: int
+    sent_at: float  # epoch seconds
+    initial_status: str
+    final_status: str | None  # None: stays "send" forever
+    change_after: float  # seconds after sent_at at which final_status applies
+    state_error: bool
+    in_outbox: bool
+
+    def status_at(self, now: float) -> tuple[str, float | None]:
+        """Current status and when it last changed (``None`` while ``send``)."""
+        if self.initial_status != "send":
+            return self.initial_status, self.sent_at
+        if self.final_status is None or now - self.sent_at < self.change_after:
+            return "send", None
+        return self.final_status, self.sent_at + self.change_after
+
+
+def sms_parts(text: str) -> int:
+    """Parts billed for a text: GSM-7-like ASCII 160/153 per part, otherwise UCS-2 70/67."""
+    if _GSM_LIKE.fullmatch(text):
+        single, multi, units = 160, 153, len(text)
+    else:
+        single, multi, units = 70, 67, len(text.encode("utf-16-le")) // 2
+    return 1 if units <= single else math.ceil(units / multi)
+
+
+def _msk(ts: float) -> str:
+    return datetime.fromtimestamp(ts, MSK).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iso(ts: float | None) -> str | None:
+    return (
+        None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    )
+
+
+def _error(text: str) -> Answer:
+    return Answer(wire.answer(wire.error_line(text)))
+
+
+class Engine:
+    def __init__(self, config: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
+        self._config = config
+        self._clock = clock
+        self._rng = random.Random(config.seed)
+        self._next_id = 1_712_292_705 + self._rng.randrange(1_000_000)
+        self._faults = [
+            (config.connection_error_rate, Fault.CONNECTION_ERROR),
+            (config.hang_rate, Fault.HANG),
+            (config.html_rate, Fault.HTML),
+            (config.malformed_rate, Fault.MALFORMED),
+        ]
+        self._any_fault = any(rate > 0 for rate, _ in self._faults)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget messages, outbox, counters and per-phone attempts; refill the balance.
+
+        ``id_sms`` keeps counting up, so ids stay unique across resets.
+        """
+        self._messages: dict[str, _Message] = {}
+        self._outbox: deque[_Message] = deque()
+        self._attempts: dict[str, int] = {}
+        self._balance = self._config.balance
+        self.stats = {"password_generation": 0, "state": 0, "balance": 0, "state_ids": 0}
+
+    # -- credentials -------------------------------------------------------------------------
+
+    def _credentials_ok(self, login: str | None, password: str | None) -> bool:
+        if not login or not password:
+            return False
+        if self._config.login is None:
+            return True
+        return login == self._config.login and password == self._config.password
+
+    def _platform_request(self, body: bytes) -> etree._Element | Answer:
+        """Parse a state/balance request: credentials are ``value`` attributes there."""
+        if not body.strip():
+            return _error(E_NO_POST)
+        try:
+            root = wire.parse_request(body)
+        except wire.BadXml:
+            return _error(E_BAD_XML)
+        login = root.find("security/login")
+        password = root.find("security/password")
+        if not self._credentials_ok(
+            None if login is None else login.get("value"),
+            None if password is None else password.get("value"),
+        ):
+            return _error(E_PLATFORM_CREDENTIALS)
+        return root
+
+    # -- password_generation -----------------------------------------------------------------
+
+    def password_generation(self, body: bytes) -> Answer:
+        self.stats["password_generation"] += 1
+        request = self._read_send(body)
+        if isinstance(request, Answer):
+            return request
+        phone = request.phone
+        magic = lookup(phone)
+        fault = self._magic_fault(phone, magic) if magic is not None else self._random_fault()
+        if magic is not None and magic.error is not None:
+            log.info("send %s: error (magic)", phone)
+            return _error(magic.error)
+        if fault is Fault.CONNECTION_ERROR:  # like the real one: a code and an id, nothing sent
+            message = self._record(request, "connection_error", None)
+            log.info("send %s: id_sms=%s connection_error", phone, message.id_sms)
+            return self._success(message)
+        if fault is not None:
+            log.info("send %s: %s", phone, fault.value)
+            return Answer(fault=fault)
+        initial = magic.initial_status if magic is not None else "send"
+        final = magic.final_status if magic is not None else "deliver"
+        charged = initial != "not_valid_phone"  # an invalid number never went out
+        cost = PRICE_PER_PART * request.num_parts
+        if charged and self._balance < cost:
+            return _error(E_NO_FUNDS)
+        message = self._record(request, initial, final, magic is not None and magic.state_error)
+        if charged:
+            self._balance -= cost
+            message.in_outbox = True
+            self._outbox.append(message)
+        log.info("send %s: id_sms=%s %s", phone, message.id_sms, initial)
+        return self._success(message)
+
+    def _read_send(self, body: bytes) -> _SendRequest | Answer:
+        """Validate a password_generation body in the order a PHP handler would."""
+        if not body.strip():
+            return _error(E_NO_POST)
+        try:
+            root = wire.parse_request(body)
+        except wire.BadXml:
+            return _error(E_BAD_XML)
+        fields = wire.children(root)
+        security = wire.children(fields.get("security"))
+        if not self._credentials_ok(
+            wire.text_of(security.get("login")), wire.text_of(security.get("password"))
+        ):
+            return _error(E_SEND_CREDENTIALS)
+        phone = wire.text_of(fields.get("phone"))
+        if not phone:
+            return _error(E_NO_PHONE)
+        if not _PHONE.fullmatch(phone):
+            return _error(E_BAD_PHONE)
+        sender = wire.text_of(fields.get("sender"))
+        if not sender:
+            return _error(E_NO_SENDER)
+        length_text = (wire.text_of(fields.get("random_string_len")) or "").strip()
+        if not length_text:
+            length = 4
+        elif length_text.isascii() and length_text.isdigit() and 1 <= int(length_text) <= 10:
+            length = int(length_text)
+        else:
+            return _error(E_BAD_LENGTH)
+        text = wire.text_of(fields.get("text"))
+        if text is None:
+            text = DEFAULT_TEXT
+        elif not text.strip():
+            return _error(E_NO_TEXT)
+        elif PLACEHOLDER not in text:
+            return _error(E_NO_PLACEHOLDER)
+        parts = sms_parts(text.replace(PLACEHOLDER, "0" * length))  # any code of that length
+        return _SendRequest(phone, sender, text, length, parts)
+
+    def _magic_fault(self, phone: str, magic: MagicPhone) -> Fault | None:
+        if magic.fault is None:
+            return None
+        attempt = self._attempts.get(phone, 0) + 1
+        self._attempts[phone] = attempt
+        if magic.fault_times is None or attempt <= magic.fault_times:
+            return magic.fault
+        return None
+
+    def _random_fault(self) -> Fault | None:
+        if not self._any_fault:
+            return None  # draw nothing: the seeded code sequence stays the same without faults
+        draw = self._rng.random()
+        for rate, fault in self._faults:
+            if draw < rate:
+                return fault
+            draw -= rate
+        return None
+
+    def _record(
+        self, request: _SendRequest, initial: str, final: str | None, state_error: bool = False
+    ) -> _Message:
+        code = "".join(self._rng.choices("0123456789", k=request.length))
+        id_sms = str(self._next_id)
+        self._next_id += 1
+        message = _Message(
+            id_sms=id_sms,
+            phone=request.phone,
+            sender=request.sender,
+            text=request.text.replace(PLACEHOLDER, code),
+            code=code,
+            num_parts=request.num_parts,
+            sent_at=self._clock(),
+            initial_status=initial,
+            final_status=final,
+            change_after=self._config.deliver_after_ms / 1000.0,
+            state_error=state_error,
+            in_outbox=False,
+        )
+        self._messages[id_sms] = message
+        self._forget_oldest()
+        return message
+
+    def _forget_oldest(self) -> None:
+        """Bound memory in long benchmarks: the oldest messages leave the store and the outbox."""
+        while len(self._messages) > self._config.max_messages:
+            oldest = self._messages.pop(next(iter(self._messages)))
+            if oldest.in_outbox and self._outbox and self._outbox[0] is oldest:
+                self._outbox.popleft()
+
+    @staticmethod
+    def _success(message: _Message) -> Answer:
+        return Answer(
+            wire.answer(wire.success_line(message.code, message.id_sms, message.initial_status))
+        )
+
+    # -- state and balance -------------------------------------------------------------------
+
+    def state(self, body: bytes) -> Answer:
+        self.stats["state"] += 1
+        root = self._platform_request(body)
+        if isinstance(root, Answer):
+            return root
+        ids = [(element.text or "").strip() for element in root.iterfind("get_state/id_sms")]
+        if not ids:
+            return _error(E_NO_IDS)
+        self.stats["state_ids"] += len(ids)
+        now = self._clock()
+        price = str(PRICE_PER_PART)
+        lines = []
+        for id_sms in ids:
+            message = self._messages.get(id_sms)
+            if message is None or message.state_error:
+                lines.append(wire.error_line(E_UNKNOWN_ID, id_sms))
+                continue
+            status, changed = message.status_at(now)
+            if changed is None:
+                lines.append(wire.state_line(id_sms, status, "", None, price))
+            else:
+                lines.append(
+                    wire.state_line(id_sms, status, _msk(changed), message.num_parts, price)
+                )
+        return Answer(wire.answer(*lines))
+
+    def balance(self, body: bytes) -> Answer:
+        self.stats["balance"] += 1
+        root = self._platform_request(body)
+        if isinstance(root, Answer):
+            return root
+        money = f"{self._balance:.2f}"
+        return Answer(wire.answer(*wire.balance_lines(money, int(self._balance / PRICE_PER_PART))))
+
+    # -- sandbox-only views ------------------------------------------------------------------
+
+    def outbox(self, phone: str | None = None) -> list[dict[str, object]]:
+        now = self._clock()
+        items: list[dict[str, object]] = []
+        for message in self._outbox:
+            if phone is not None and message.phone != phone:
+                continue
+            status, changed = message.status_at(now)
+            items.append(
+                {
+                    "phone": message.phone,
+                    "sender": message.sender,
+                    "text": message.text,
+                    "code": message.code,
+                    "id_sms": message.id_sms,
+                    "status": status,
+                    "sent_at": _iso(message.sent_at),
+                    "status_changed_at": _iso(changed),
+                }
+            )
+        return items

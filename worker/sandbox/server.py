@@ -1,0 +1,287 @@
+"""Configuration and lifecycle of the sandbox gateway: CLI flags, ``run`` (blocking, for the CLI)
+and ``start_in_thread`` (for tests and benchmarks that need a gateway in-process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+
+from .engine import Engine
+from .http import HttpServer
+from .routes import Router
+
+__all__ = [
+    "DEFAULT_CLI_PORT",
+    "RunningSandbox",
+    "SandboxConfig",
+    "add_arguments",
+    "config_from_args",
+    "run",
+    "start_in_thread",
+]
+
+DEFAULT_CLI_PORT = 8099
+BANNER = "fake-gateway listening on {url}"
+
+
+@dataclass
+class SandboxConfig:
+    """Every knob of the sandbox. ``port=0`` picks a free port (the CLI defaults to 8099)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    login: str | None = None  # None: any non-empty login/password pair is accepted
+    password: str | None = field(default=None, repr=False)
+    latency_ms: float = 0.0
+    deliver_after_ms: float = 2000.0
+    balance: Decimal = Decimal("1000.00")
+    connection_error_rate: float = 0.0
+    hang_rate: float = 0.0
+    html_rate: float = 0.0
+    malformed_rate: float = 0.0
+    seed: int | None = None
+    max_messages: int = 100_000
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        self.balance = Decimal(str(self.balance))
+        if (self.login is None) != (self.password is None):
+            raise ValueError("give both login and password, or neither")
+        if self.login == "" or self.password == "":
+            raise ValueError("login and password must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be in 0..65535")
+        if self.latency_ms < 0 or self.deliver_after_ms < 0:
+            raise ValueError("latency and deliver-after must not be negative")
+        if not self.balance.is_finite() or self.balance < 0:
+            raise ValueError("balance must be a non-negative number")
+        rates = (self.connection_error_rate, self.hang_rate, self.html_rate, self.malformed_rate)
+        if any(not 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
+            raise ValueError("fault rates must be in 0..1 and add up to at most 1")
+        if self.max_messages < 1:
+            raise ValueError("max-messages must be at least 1")
+
+    def url_for(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be a fraction in 0..1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _money(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError("must be a non-negative number")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's flags, for ``python -m worker.sandbox`` and ``targetsms fake-gateway``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_CLI_PORT, help="port (default 8099; 0 = any free)"
+    )
+    parser.add_argument("--login", help="accepted login (default: any non-empty)")
+    parser.add_argument("--password", help="accepted password (default: any non-empty)")
+    parser.add_argument(
+        "--latency-ms", type=_non_negative, default=0.0, help="delay added to every API answer"
+    )
+    parser.add_argument(
+        "--deliver-after-ms",
+        type=_non_negative,
+        default=2000.0,
+        help="time from send to the final status (default 2000)",
+    )
+    parser.add_argument(
+        "--balance", type=_money, default=Decimal("1000.00"), help="starting balance, RUR"
+    )
+    faults = parser.add_argument_group(
+        "fault injection", "fractions of valid password_generation requests (ordinary phones)"
+    )
+    faults.add_argument("--connection-error-rate", type=_rate, default=0.0, metavar="F")
+    faults.add_argument("--hang-rate", type=_rate, default=0.0, metavar="F")
+    faults.add_argument("--html-rate", type=_rate, default=0.0, metavar="F")
+    faults.add_argument("--malformed-rate", type=_rate, default=0.0, metavar="F")
+    parser.add_argument("--seed", type=int, help="seed for codes, ids and faults (reproducible)")
+    parser.add_argument(
+        "--max-messages",
+        type=int,
+        default=100_000,
+        help="messages remembered for state/outbox; the oldest are forgotten (default 100000)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every API request")
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    """Build the config; an inconsistent combination exits 2 with a one-line message."""
+    try:
+        return SandboxConfig(
+            host=args.host,
+            port=args.port,
+            login=args.login,
+            password=args.password,
+            latency_ms=args.latency_ms,
+            deliver_after_ms=args.deliver_after_ms,
+            balance=args.balance,
+            connection_error_rate=args.connection_error_rate,
+            hang_rate=args.hang_rate,
+            html_rate=args.html_rate,
+            malformed_rate=args.malformed_rate,
+            seed=args.seed,
+            max_messages=args.max_messages,
+            verbose=args.verbose,
+        )
+    except ValueError as exc:
+        print(f"fake-gateway: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _start(config: SandboxConfig) -> tuple[HttpServer, int]:
+    server = HttpServer(Router(Engine(config), config.latency_ms))
+    port = await server.start(config.host, config.port)
+    return server, port
+
+
+async def _serve(config: SandboxConfig) -> None:
+    server, port = await _start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    print(BANNER.format(url=config.url_for(port)), flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+def _raise_fd_limit() -> None:
+    """Hundreds of keep-alive clients need more descriptors than a typical soft limit of 1024."""
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run(config: SandboxConfig) -> int:
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 1 when the address cannot be bound."""
+    _raise_fd_limit()
+    if config.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(_serve(config))
+    except KeyboardInterrupt:  # signal handlers unavailable (e.g. not the main thread)
+        return 0
+    except OSError as exc:
+        print(f"fake-gateway: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+class RunningSandbox:
+    """A sandbox serving from a daemon thread; ``stop()`` (or leaving ``with``) shuts it down."""
+
+    def __init__(
+        self,
+        config: SandboxConfig,
+        port: int,
+        loop: asyncio.AbstractEventLoop,
+        stop_event: asyncio.Event,
+        thread: threading.Thread,
+    ) -> None:
+        self.config = config
+        self.port = port
+        self.url = config.url_for(port)
+        self._loop = loop
+        self._stop_event = stop_event
+        self._thread = thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._stop_event.set)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RunningSandbox(url={self.url!r})"
+
+
+def start_in_thread(config: SandboxConfig) -> RunningSandbox:
+    """Start serving on a daemon thread; returns once the socket is listening."""
+    ready = threading.Event()
+    started: list[RunningSandbox] = []
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        try:
+            server, port = await _start(config)
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            return
+        stop_event = asyncio.Event()
+        started.append(
+            RunningSandbox(
+                config, port, asyncio.get_running_loop(), stop_event, threading.current_thread()
+            )
+        )
+        ready.set()
+        try:
+            await stop_event.wait()
+        finally:
+            await server.close()
+
+    def serve() -> None:
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, name="fake-gateway", daemon=True)
+    thread.start()
+    if not ready.wait(timeout=10.0):
+        raise RuntimeError("sandbox did not start within 10 s")
+    if failure:
+        raise failure[0]
+    return started[0]
