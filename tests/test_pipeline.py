@@ -16,7 +16,9 @@ from worker.settings import Settings
 PHONE = "+79001234567"
 
 
-def wait_state(verification_id: str, states: tuple[str, ...] = ("sent", "failed"), timeout: float = 30) -> str:
+def wait_state(
+    verification_id: str, states: tuple[str, ...] = ("sent", "failed"), timeout: float = 30
+) -> str:
     return str(
         wait_until(
             lambda: (s := get_status(verification_id).state) in states and s, timeout=timeout

@@ -38,7 +38,7 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
     if claimed:
         try:
             entries = rt.gateway.get_state(
-                [id_sms for _, id_sms in claimed], timeout=rt.timeout.capped(LEASE_MS / 2000)
+                [id_sms for _, id_sms in claimed], time_left=LEASE_MS / 2000
             )
         except GatewayError as exc:
             log.warning("state request for %d ids failed: %s", len(claimed), exc.code)

@@ -42,7 +42,6 @@ class Runtime:
         return RetryPolicy(
             max_attempts=self.settings.send_max_attempts,
             max_delay=RETRY_MAX_DELAY,
-            timeout=self.timeout,
         )
 
     @property

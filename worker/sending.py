@@ -69,8 +69,8 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
 
     try:
         result = call_with_retries(
-            lambda timeout: rt.gateway.send_code(
-                phone, text=s.message_text, code_length=s.code_length, timeout=timeout
+            lambda time_left: rt.gateway.send_code(
+                phone, text=s.message_text, code_length=s.code_length, time_left=time_left
             ),
             deadline=time.time() + left_ms / 1000,
             policy=rt.retry_policy,

@@ -93,9 +93,11 @@ class TargetSMSClient:
         self._transport.close()
 
     def send_code(
-        self, phone: str, *, text: str, code_length: int, timeout: Timeout | None = None
+        self, phone: str, *, text: str, code_length: int, time_left: float | None = None
     ) -> SendResult:
-        """Ask the gateway to generate and send a code. Raises unless the SMS went out."""
+        """Ask the gateway to generate and send a code. Raises unless the SMS went out.
+
+        ``time_left`` caps the connect and read timeouts (a retry loop's deadline)."""
         try:
             e164 = parse_phone(phone).e164
         except InvalidPhone as exc:
@@ -110,7 +112,7 @@ class TargetSMSClient:
             code_length=code_length,
             text=text,
         )
-        answer = self._post(self.send_url, body, timeout)
+        answer = self._post(self.send_url, body, time_left)
         result = self._redacting(parse_send_response, answer, secrets=(e164, e164[1:]))
         if result.status == "connection_error":
             raise StatusConnectionError("gateway reports connection_error: the SMS did not go out")
@@ -124,23 +126,22 @@ class TargetSMSClient:
             )
         return result
 
-    def get_state(self, ids: Sequence[str], *, timeout: Timeout | None = None) -> list[StateEntry]:
+    def get_state(self, ids: Sequence[str], *, time_left: float | None = None) -> list[StateEntry]:
         """Statuses of many messages in one request."""
         if not ids:
             return []
         body = build_state_request(login=self._login, password=self._password, ids=ids)
-        answer = self._post(self.state_url, body, timeout)
+        answer = self._post(self.state_url, body, time_left)
         return self._redacting(parse_state_response, answer)
 
-    def balance(self, *, timeout: Timeout | None = None) -> Balance:
+    def balance(self, *, time_left: float | None = None) -> Balance:
         body = build_balance_request(login=self._login, password=self._password)
-        answer = self._post(self.balance_url, body, timeout)
+        answer = self._post(self.balance_url, body, time_left)
         return self._redacting(parse_balance_response, answer)
 
-    def _post(self, url: str, body: bytes, timeout: Timeout | None) -> bytes:
-        response = self._transport.post(
-            url, body, _HEADERS, timeout or self.timeout, MAX_RESPONSE_BYTES
-        )
+    def _post(self, url: str, body: bytes, time_left: float | None) -> bytes:
+        timeout = self.timeout if time_left is None else self.timeout.capped(time_left)
+        response = self._transport.post(url, body, _HEADERS, timeout, MAX_RESPONSE_BYTES)
         if not 200 <= response.status < 300:
             raise ProtocolError(f"gateway answered HTTP {response.status}", code="http_error")
         return response.body

@@ -2,7 +2,7 @@
 
 A code that arrives after the user gave up is money wasted, so the deadline wins over the
 attempt count: no attempt starts, and no sleep is taken, that would end past it. Each HTTP call
-gets a timeout capped to the time that is left.
+is told the time that is left, to cap its own timeouts with.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from .errors import GatewayError, NetworkError
-from .transport import Timeout
 
 __all__ = ["RetryPolicy", "call_with_retries"]
 
@@ -39,13 +38,11 @@ class RetryPolicy:
         initial_delay: float = 0.5,
         max_delay: float = 8.0,
         jitter: float = 0.5,
-        timeout: Timeout | None = None,
     ) -> None:
         self.max_attempts = max_attempts
         self.initial_delay = initial_delay
         self.max_delay = max_delay
         self.jitter = jitter
-        self.timeout = timeout or Timeout()
 
 
 class _StopAtDeadline(stop_base):
@@ -64,7 +61,7 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def call_with_retries(
-    call: Callable[[Timeout], T],
+    call: Callable[[float], T],
     *,
     deadline: float,
     policy: RetryPolicy | None = None,
@@ -72,7 +69,7 @@ def call_with_retries(
     clock: Callable[[], float] = time.time,
     on_attempt: Callable[[int], None] | None = None,
 ) -> T:
-    """Run ``call(timeout)`` until it succeeds, fails permanently, or time or attempts run out.
+    """Run ``call(seconds_left)`` until it succeeds, fails permanently, or time or attempts run out.
 
     The last error is re-raised as it is. ``context`` (e.g. a verification id) goes into the
     retry log lines; it must not be a secret.
@@ -94,7 +91,7 @@ def call_with_retries(
         retry=retry_if_exception(_is_transient),
         stop=stop_any(stop_after_attempt(policy.max_attempts), _StopAtDeadline(deadline, clock)),
         wait=wait_exponential_jitter(
-            initial=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
+            multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
         ),
         before_sleep=log_retry,
         reraise=True,
@@ -108,5 +105,5 @@ def call_with_retries(
                 )
             if on_attempt is not None:
                 on_attempt(attempt.retry_state.attempt_number)
-            return call(policy.timeout.capped(left))
+            return call(left)
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover

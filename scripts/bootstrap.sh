@@ -1,0 +1,33 @@
+# Sourced by scripts/test and scripts/demo: a virtualenv in .venv with the project installed.
+# Needs only python3 (3.11+); on Debian/Ubuntu without the venv module it installs python3-venv
+# when run as root, or says which package to install.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "targetsms-worker needs Python 3.11 or newer as '$PYTHON' (set PYTHON=...)" >&2
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      ver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+      apt-get update -qq && { apt-get install -y -qq "python${ver}-venv" || apt-get install -y -qq python3-venv; }
+      "$PYTHON" -m venv .venv
+    else
+      echo "python3 cannot create a virtualenv: install the python3-venv package" >&2
+      exit 1
+    fi
+  fi
+fi
+# Reinstall only when the project's metadata changed since the last install.
+stamp=.venv/.installed-$(cksum < pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  rm -f .venv/.installed-* && touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

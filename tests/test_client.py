@@ -1,0 +1,246 @@
+"""The gateway client against the sandbox over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import pytest
+from conftest import LOGIN, PASSWORD, Sandbox
+
+from worker.gateway import (
+    DeliveryFailed,
+    GatewayRejected,
+    InvalidRequest,
+    NetworkError,
+    ProtocolError,
+    RetryPolicy,
+    StatusConnectionError,
+    TargetSMSClient,
+    Timeout,
+    TransientError,
+    call_with_retries,
+)
+from worker.gateway.models import SendResult
+
+TEXT = "TestShop: код {код}"
+
+
+def client_for(sandbox: Sandbox, **overrides: object) -> TargetSMSClient:
+    options: dict[str, object] = {
+        "login": LOGIN,
+        "password": PASSWORD,
+        "sender": "target",
+        "service_name": "TestShop",
+        "send_url": sandbox.send_url,
+        "state_url": sandbox.state_url,
+        "timeout": Timeout(connect=1, read=1),
+    }
+    options.update(overrides)
+    return TargetSMSClient(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> TargetSMSClient:
+    return client_for(sandbox)
+
+
+def send(client: TargetSMSClient, phone: str, length: int = 6) -> SendResult:
+    return client.send_code(phone, text=TEXT, code_length=length)
+
+
+def test_success_returns_code_id_and_status(client: TargetSMSClient, sandbox: Sandbox) -> None:
+    result = send(client, "+79001234567", length=8)
+    assert len(result.code) == 8 and result.code.isdigit()
+    assert result.status == "send"
+    sms = sandbox.outbox("+79001234567")[-1]
+    assert sms["id_sms"] == result.id_sms and sms["code"] == result.code
+    assert sms["text"] == TEXT.replace("{код}", result.code)
+
+
+@pytest.mark.parametrize(
+    ("phone", "code", "status"),
+    [
+        ("+79990000001", "phone_invalid", "not_valid_phone"),
+        ("+79990000002", "not_delivered", "not_deliver"),
+        ("+79990000003", "expired", "expired"),
+    ],
+)
+def test_failed_initial_status_is_permanent(
+    client: TargetSMSClient, phone: str, code: str, status: str
+) -> None:
+    with pytest.raises(DeliveryFailed) as info:
+        send(client, phone)
+    assert info.value.code == code and info.value.status == status and info.value.id_sms
+
+
+@pytest.mark.parametrize(
+    ("phone", "code"),
+    [
+        ("+79990000200", "auth_failed"),
+        ("+79990000201", "account_blocked"),
+        ("+79990000202", "no_funds"),
+        ("+79990000203", "sender_unknown"),
+        ("+79990000204", "sender_not_approved"),
+        ("+79990000205", "phone_stop_listed"),
+        ("+79990000206", "direction_closed"),
+        ("+79990000207", "text_rejected"),
+        ("+79990000208", "duplicate_request"),
+        ("+79990000209", "no_funds"),
+        ("+79990000210", "unknown"),
+    ],
+)
+def test_every_gateway_error_text_maps_to_a_stable_code(
+    client: TargetSMSClient, phone: str, code: str
+) -> None:
+    with pytest.raises(GatewayRejected) as info:
+        send(client, phone)
+    assert info.value.code == code
+    assert not info.value.transient
+    assert any("\u0400" <= ch <= "\u04ff" for ch in info.value.message)  # Russian text kept
+
+
+def test_wrong_credentials(sandbox: Sandbox) -> None:
+    with pytest.raises(GatewayRejected) as info:
+        send(client_for(sandbox, password="nope"), "+79001234567")
+    assert info.value.code == "auth_failed"
+    assert "nope" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("phone", "error"),
+    [
+        ("+79990000101", StatusConnectionError),
+        ("+79990000300", NetworkError),
+        ("+79990000400", ProtocolError),
+        ("+79990000500", ProtocolError),
+    ],
+)
+def test_transient_failures(client: TargetSMSClient, phone: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        send(client, phone)
+    assert isinstance(info.value, TransientError)
+
+
+def test_state_many_ids_in_one_request(client: TargetSMSClient, sandbox: Sandbox) -> None:
+    sent = [send(client, f"+7900123{n:04d}") for n in range(5)]
+    pending = send(client, "+79990000007")
+    before = sandbox.stats()["state"]
+    time.sleep(0.4)  # the sandbox delivers after 300 ms
+    entries = {
+        e.id_sms: e for e in client.get_state([s.id_sms for s in sent] + [pending.id_sms, "999"])
+    }
+    assert sandbox.stats()["state"] == before + 1
+    assert all(entries[s.id_sms].status == "deliver" for s in sent)
+    assert entries[pending.id_sms].status == "send"
+    assert entries["999"].error and entries["999"].status is None
+
+
+def test_balance(client: TargetSMSClient) -> None:
+    before = client.balance()
+    send(client, "+79001234567")
+    after = client.balance()
+    assert after.money < before.money and after.currency
+
+
+def test_validation_before_any_request(client: TargetSMSClient, sandbox: Sandbox) -> None:
+    for phone in ("79001234567", "+7 900 abc 45 67", "+7900", "8 (900) 123-45-67", "+1800FLOWERS"):
+        with pytest.raises(InvalidRequest) as info:
+            send(client, phone)
+        assert info.value.code == "invalid_phone"
+    with pytest.raises(InvalidRequest):
+        client.send_code("+79001234567", text="TestShop без кода", code_length=6)
+    with pytest.raises(InvalidRequest):
+        client.send_code("+79001234567", text="Код {код}", code_length=6)  # no service name
+    for length in (3, 11):
+        with pytest.raises(InvalidRequest):
+            send(client, "+79001234567", length=length)
+    for sender in ("", "ThisIsTooLongName", "1234567890123456", "Имя"):
+        with pytest.raises(InvalidRequest):
+            client_for(sandbox, sender=sender)
+    assert sandbox.stats()["password_generation"] == 0
+
+
+def test_plain_http_is_refused_unless_loopback_or_allowed() -> None:
+    options = {"login": "l", "password": "p", "sender": "target", "service_name": "S"}
+    with pytest.raises(InvalidRequest, match="http"):
+        TargetSMSClient(**options, send_url="http://apiagent.ru/password_generation/api.php")  # type: ignore[arg-type]
+    TargetSMSClient(
+        **options,  # type: ignore[arg-type]
+        send_url="http://apiagent.ru/password_generation/api.php",
+        state_url="http://sms.targetsms.ru/xml/state.php",
+        allow_http=True,
+    )
+
+
+def test_secrets_stay_out_of_reprs(client: TargetSMSClient) -> None:
+    assert PASSWORD not in repr(client) and LOGIN not in repr(client)
+    assert "code=" not in repr(send(client, "+79001234567"))
+
+
+def retrying(
+    client: TargetSMSClient, phone: str, deadline_s: float, attempts: int = 8
+) -> Callable[[], SendResult]:
+    def run() -> SendResult:
+        return call_with_retries(
+            lambda left: client.send_code(phone, text=TEXT, code_length=6, time_left=left),
+            deadline=time.time() + deadline_s,
+            policy=RetryPolicy(
+                max_attempts=attempts, initial_delay=0.05, max_delay=0.2, jitter=0.05
+            ),
+        )
+
+    return run
+
+
+def test_retries_transient_errors_until_success(client: TargetSMSClient, sandbox: Sandbox) -> None:
+    for phone, calls in (("+79990000103", 4), ("+79990000402", 3), ("+79990000502", 3)):
+        sandbox.reset()
+        assert retrying(client, phone, 10)().status == "send"
+        assert sandbox.stats()["password_generation"] == calls
+
+
+def test_retries_are_bounded_by_attempts(client: TargetSMSClient, sandbox: Sandbox) -> None:
+    with pytest.raises(StatusConnectionError):
+        retrying(client, "+79990000109", 30, attempts=3)()
+    assert sandbox.stats()["password_generation"] == 3
+
+
+def test_retries_are_bounded_by_the_deadline(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = client_for(sandbox, timeout=Timeout(connect=1, read=0.6))
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING), pytest.raises(NetworkError) as info:
+        retrying(client, "+79990000300", 2.0, attempts=100)()  # hangs every time
+    elapsed = time.monotonic() - started
+    assert info.value.code == "timeout"
+    # No attempt or sleep ran past the deadline: the last read timeout was capped to the rest.
+    assert elapsed < 2.3, elapsed
+    calls = sandbox.stats()["password_generation"]
+    assert 2 <= calls <= 4, calls
+    assert "gateway attempt 1 failed (timeout)" in caplog.text
+    assert PASSWORD not in caplog.text and "+7999" not in caplog.text
+
+
+def test_no_retry_on_permanent_errors(client: TargetSMSClient, sandbox: Sandbox) -> None:
+    with pytest.raises(GatewayRejected):
+        retrying(client, "+79990000201", 10)()
+    with pytest.raises(DeliveryFailed):
+        retrying(client, "+79990000001", 10)()
+    assert sandbox.stats()["password_generation"] == 2
+
+
+def test_unreachable_gateway_is_a_network_error() -> None:
+    from worker.devstack import free_port
+
+    port = free_port()
+    client = TargetSMSClient(
+        login="l", password="p", sender="target", service_name="TestShop",
+        send_url=f"http://127.0.0.1:{port}/password_generation/api.php",
+        state_url=f"http://127.0.0.1:{port}/xml/state.php", timeout=Timeout(0.5, 0.5),
+    )  # fmt: skip
+    with pytest.raises(NetworkError) as info:
+        send(client, "+79001234567")
+    assert "p" not in info.value.message.split()
