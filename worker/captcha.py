@@ -256,14 +256,19 @@ class SiteverifyVerifier(_HTTPVerifier):
         success = answer.get("success")
         if not isinstance(success, bool):
             raise _Malformed
-        score = self._score(answer)
         if not success:
             codes = answer.get("error-codes")
             if isinstance(codes, list) and _CONFIG_ERROR_CODES.intersection(
                 c for c in codes if isinstance(c, str)
             ):
                 self._config_problem()
+            # A "no" stays a "no": odd extra fields must not turn it into a fail-open pass.
+            try:
+                score = self._score(answer)
+            except _Malformed:
+                score = None
             return CaptchaResult(ok=False, reason="invalid", score=score)
+        score = self._score(answer)
         if score is not None and self._min_score is not None and score < self._min_score:
             return CaptchaResult(ok=False, reason="low_score", score=score)
         return CaptchaResult(ok=True, reason="ok", score=score)
@@ -316,22 +321,26 @@ def make_verifier(
 
 
 def _check_url(url: str) -> None:
-    """https only; plain http is allowed for loopback so tests can use a local stand-in."""
+    """https only; plain http is allowed for loopback so tests can use a local stand-in.
+
+    Nothing may ride in the URL itself (credentials, a query): it shows up in reprs and errors.
+    """
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
         raise ValueError("captcha verify_url is not a valid URL") from None
     if not host:
-        raise ValueError(f"captcha verify_url has no host: {url!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("captcha verify_url must not carry credentials")
+        raise ValueError("captcha verify_url has no host")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ValueError("captcha verify_url must not carry credentials, a query or a fragment")
     if parts.scheme == "https":
         return
     if parts.scheme == "http" and _is_loopback(host):
         return
     raise ValueError(
-        f"captcha verify_url must use https (plain http only to loopback), got {url!r}"
+        "captcha verify_url must use https (plain http only to a loopback host), "
+        f"got {parts.scheme or 'no'} scheme for host {host!r}"
     )
 
 
@@ -378,13 +387,10 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def _reject_constant(name: str) -> Any:
-    raise _Malformed
-
-
 def _json_object(body: bytes) -> dict[str, Any]:
+    """The answer as a JSON object; NaN and Infinity are let through here and judged per field."""
     try:
-        answer = json.loads(body, parse_constant=_reject_constant)
+        answer = json.loads(body)
     except (ValueError, RecursionError):
         raise _Malformed from None
     if not isinstance(answer, dict):

@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if not args.verbose:
-        logging.getLogger("targetsms").setLevel(logging.ERROR)
+        logging.getLogger("targetsms").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
     except (SettingsError, ServiceUnavailable, CLIError) as exc:

@@ -116,6 +116,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         ttl_ms=s.ttl_seconds * 1000,
         first_poll_ms=first_poll_ms,
         max_attempts=s.max_attempts,
+        poll_ttl_ms=int((s.poll_max_age_seconds + s.poll_max_delay_seconds) * 1000) + 60_000,
     )
     if stored[0] != "sent":
         log.warning(

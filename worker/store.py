@@ -268,6 +268,7 @@ class Store:
         ttl_ms: int,
         first_poll_ms: int,
         max_attempts: int,
+        poll_ttl_ms: int,
     ) -> list[Any]:
         k = self.keys
         return list(
@@ -289,6 +290,7 @@ class Store:
                     k.events,
                     verification_id,
                     max_attempts,
+                    poll_ttl_ms,
                 ],
             )
         )

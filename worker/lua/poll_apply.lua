@@ -33,6 +33,9 @@ for i = 8, #ARGV, 3 do
     else
       local delay = math.min(tonumber(ARGV[5]) * (2 ^ polls), tonumber(ARGV[6]))
       redis.call('ZADD', KEYS[1], now + delay, id)
+      -- The set lives as long as its longest-lived member may still be polled.
+      local keep = tonumber(ARGV[4]) + tonumber(ARGV[6]) + 60000
+      if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
     end
   end
 end

@@ -1,0 +1,427 @@
+"""Shared parts of the benchmark: services it starts, settings, process metrics, statistics.
+
+Everything here runs against loopback only. Every process is started through a
+``worker.devstack.Stack`` and stopped by it (or earlier by ``stop_process``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from worker.devstack import Stack, redis_answers
+from worker.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "bench"
+
+LOGIN = "bench-login"
+PASSWORD = "bench-" + "Пароль-secret"
+SENDER = "target"
+SERVICE = "BenchShop"
+LIMIT = 10**8  # "no limit" for every rate limit the benchmark must not hit
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+class BenchError(RuntimeError):
+    """Something could not start or did not finish: reported as one line, exit status 1."""
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process: this one, the repo and bench/ importable."""
+    paths = [str(ROOT), str(BENCH_DIR)]
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(paths),
+        "PYTHONUNBUFFERED": "1",
+        **(extra or {}),
+    }
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    alive: Sequence[subprocess.Popen[bytes]] = (),
+) -> None:
+    """Poll ``check``; ``BenchError`` after ``timeout`` or as soon as a watched process dies."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        for proc in alive:
+            if proc.poll() is not None:
+                raise BenchError(f"{what}: process {proc.pid} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what}: not done within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def stop_process(stack: Stack, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Stop one process group started by ``stack`` (TERM, then KILL) and forget it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    stack.processes[:] = [(n, p) for n, p in stack.processes if p is not proc]
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def bench_redis(stack: Stack) -> str:
+    """BENCH_REDIS_URL when set; otherwise a private, diskless redis-server on a free port."""
+    url = os.environ.get("BENCH_REDIS_URL")
+    if url:
+        if not redis_answers(url, timeout=2):
+            raise BenchError(f"BENCH_REDIS_URL is set but no Redis answers at {url}")
+        return url
+    try:
+        return stack.start_redis()
+    except RuntimeError as exc:
+        raise BenchError(f"cannot start a private redis-server: {exc}") from None
+
+
+# --- the sandbox gateway ------------------------------------------------------------------------
+
+_BANNER = re.compile(r"fake-gateway listening on (http://\S+)")
+
+
+@dataclasses.dataclass
+class Sandbox:
+    """``python -m worker.sandbox`` as a child process, and what it saw."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    latency_ms: float
+    http: requests.Session = dataclasses.field(default_factory=requests.Session)
+
+    @property
+    def send_url(self) -> str:
+        return f"{self.url}/password_generation/api.php"
+
+    @property
+    def state_url(self) -> str:
+        return f"{self.url}/xml/state.php"
+
+    def stats(self) -> dict[str, int]:
+        response = self.http.get(f"{self.url}/sandbox/stats", timeout=10)
+        response.raise_for_status()
+        stats: dict[str, int] = response.json()
+        return stats
+
+    def sends(self) -> int:
+        return self.stats()["password_generation"]
+
+    def reset(self) -> None:
+        self.http.post(f"{self.url}/sandbox/reset", timeout=10).raise_for_status()
+
+    def arrivals(self) -> dict[str, float]:
+        """Phone -> epoch seconds at which its (last) SMS request reached the sandbox."""
+        response = self.http.get(f"{self.url}/sandbox/outbox", timeout=30)
+        response.raise_for_status()
+        return {
+            m["phone"]: datetime.fromisoformat(m["sent_at"]).timestamp()
+            for m in response.json()["messages"]
+        }
+
+
+def start_sandbox(stack: Stack, logs: Path, latency_ms: float) -> Sandbox:
+    log = logs / f"sandbox-{latency_ms:g}ms.log"
+    argv = [
+        sys.executable, "-m", "worker.sandbox", "--port", "0",
+        "--latency-ms", f"{latency_ms:g}", "--balance", "1e12", "--deliver-after-ms", "500",
+        "--max-messages", "200000",
+    ]  # fmt: skip
+    proc = stack.spawn(f"sandbox-{latency_ms:g}ms", argv, child_env(), log)
+    found: list[str] = []
+
+    def listening() -> bool:
+        match = _BANNER.search(log.read_text(errors="replace")) if log.exists() else None
+        if match:
+            found.append(match.group(1))
+        return bool(match)
+
+    try:
+        wait_until(listening, 20, "sandbox gateway", alive=[proc])
+    except BenchError as exc:
+        raise BenchError(f"{exc} ({tail(log)})") from None
+    return Sandbox(found[0], proc, latency_ms)
+
+
+# --- settings and workers -----------------------------------------------------------------------
+
+
+def bench_settings(redis_url: str, sandbox: Sandbox, **overrides: Any) -> Settings:
+    """Production defaults, except: a fresh key prefix, the sandbox, and limits out of the way."""
+    settings = Settings(
+        redis_url=redis_url,
+        redis_prefix=f"bench{secrets.token_hex(4)}:",
+        targetsms_url=sandbox.send_url,
+        targetsms_state_url=sandbox.state_url,
+        targetsms_login=LOGIN,
+        targetsms_password=PASSWORD,
+        targetsms_sender=SENDER,
+        service_name=SERVICE,
+        secret_key=secrets.token_urlsafe(32),
+        resend_cooldown_seconds=0,
+        phone_max_per_hour=LIMIT,
+        phone_max_per_day=LIMIT,
+        ip_max_per_hour=LIMIT,
+        ip_max_per_day=LIMIT,
+        prefix_max_per_hour=LIMIT,
+        max_sms_per_hour=LIMIT,
+        max_sms_per_day=LIMIT,
+        **overrides,
+    )
+    problems = settings.problems()
+    if problems:
+        raise BenchError("bench settings invalid: " + "; ".join(problems))
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerCommand:
+    """How the Procfile runs the worker (pool, concurrency, log level) and where it came from."""
+
+    pool: str = "threads"
+    concurrency: int = 64
+    loglevel: str = "WARNING"  # celery's own default when the Procfile names none
+    source: str = "default (no Procfile)"
+
+    def argv(self, hostname: str) -> list[str]:
+        from worker.devstack import celery_argv
+
+        return celery_argv(
+            "worker", "--pool", self.pool, "--concurrency", str(self.concurrency),
+            "--loglevel", self.loglevel, "--hostname", hostname,
+            # Startup only: skips the 1 s wait for other workers' replies.
+            "--without-mingle",
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        return (
+            f"celery -A worker worker --pool {self.pool} --concurrency {self.concurrency}"
+            f" --loglevel {self.loglevel}"
+        )
+
+
+_DEFAULTED = re.compile(r"\$\{\w+:-([^}]*)\}")
+
+
+def procfile_worker(path: Path = ROOT / "Procfile") -> WorkerCommand:
+    """Pool, concurrency and log level of the ``celery -A ... worker`` line of the Procfile."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return WorkerCommand()
+    for line in lines:
+        name, _, command = line.partition(":")
+        tokens = shlex.split(_DEFAULTED.sub(r"\1", command), comments=True)
+        if not any(Path(t).name == "celery" for t in tokens) or not _is_worker(tokens):
+            continue
+        options = _options(tokens)
+        concurrency = options.get("concurrency", "")
+        return WorkerCommand(
+            pool=options.get("pool", "prefork"),
+            concurrency=int(concurrency) if concurrency.isdigit() else os.cpu_count() or 1,
+            loglevel=options.get("loglevel", WorkerCommand.loglevel).upper(),
+            source=f"Procfile, process type '{name.strip()}'",
+        )
+    return WorkerCommand(source="default (Procfile has no celery worker line)")
+
+
+def _is_worker(tokens: Sequence[str]) -> bool:
+    """True when the celery subcommand (the first word not an option or its value) is worker."""
+    skip = False
+    for token in tokens[tokens.index(next(t for t in tokens if Path(t).name == "celery")) + 1 :]:
+        if skip:
+            skip = False
+        elif token in ("-A", "--app", "-b", "--broker", "--workdir", "--config"):
+            skip = True
+        elif not token.startswith("-"):
+            return token == "worker"
+    return False
+
+
+def _options(tokens: Sequence[str]) -> dict[str, str]:
+    aliases = {"-P": "pool", "-c": "concurrency", "-l": "loglevel"}
+    out: dict[str, str] = {}
+    for i, token in enumerate(tokens):
+        key, value = token, tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token.startswith("--") and "=" in token:
+            key, value = token.split("=", 1)
+        name = aliases.get(key) or (key[2:] if key.startswith("--") else "")
+        if name in ("pool", "concurrency", "loglevel"):
+            out[name] = value
+    return out
+
+
+# --- phones ---------------------------------------------------------------------------------------
+
+
+class Phones:
+    """Distinct, valid Russian mobiles ``+7900NNNNNNN``, spread over many number prefixes."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> list[str]:
+        with self._lock:
+            picks = [next(self._counter) for _ in range(n)]
+        # 7919 is prime to 10**7, so this is a bijection: distinct, and scattered over prefixes.
+        return [f"+7900{(k * 7919) % 10_000_000:07d}" for k in picks]
+
+
+def client_ip(i: int) -> str:
+    """Addresses from the 198.18.0.0/15 benchmarking range."""
+    return f"198.18.{(i >> 8) & 255}.{i & 255}"
+
+
+# --- process metrics ----------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (prefork children, etc.)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                children.setdefault(int(_stat_fields(int(entry))[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """utime + stime of these processes (all their threads)."""
+    total = 0
+    for root in pids:
+        for pid in process_tree(root):
+            with contextlib.suppress(OSError, IndexError):
+                fields = _stat_fields(pid)
+                total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def rss_mb(pids: Iterable[int]) -> float:
+    """Sum of VmRSS over these processes and their descendants, in MB (MiB)."""
+    kb = 0
+    for root in pids:
+        for pid in process_tree(root):
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        kb += int(line.split()[1])
+    return kb / 1024
+
+
+@dataclasses.dataclass
+class CpuMeter:
+    """CPU seconds used by named groups of processes between ``start`` and ``stop``."""
+
+    groups: dict[str, list[int]]
+    used: dict[str, float] = dataclasses.field(default_factory=dict)
+    wall: float = 0.0
+    _before: dict[str, float] = dataclasses.field(default_factory=dict)
+    _started: float = 0.0
+
+    def start(self) -> None:
+        self._before = {name: cpu_seconds(pids) for name, pids in self.groups.items()}
+        self._started = time.monotonic()
+
+    def stop(self) -> None:
+        self.wall = time.monotonic() - self._started
+        self.used = {
+            name: cpu_seconds(pids) - self._before[name] for name, pids in self.groups.items()
+        }
+
+    def shares(self) -> dict[str, float]:
+        """Cores used by each group on average (1.0 = one core busy all the time)."""
+        return {name: round(used / max(self.wall, 1e-9), 2) for name, used in self.used.items()}
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def sustained_rate(arrivals: Iterable[float]) -> float:
+    """Requests per second over the middle 80% of arrivals: no ramp-up, no tail."""
+    times = sorted(arrivals)
+    n = len(times)
+    if n < 2:
+        return float("nan")
+    lo, hi = n // 10, n - 1 - n // 10
+    if hi - lo < 10 or times[hi] <= times[lo]:
+        lo, hi = 0, n - 1
+    span = times[hi] - times[lo]
+    return (hi - lo) / span if span > 0 else float("nan")
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "mem_gib": round(mem_kb / 1024**2, 1),
+        "python": sys.version.split()[0],
+    }

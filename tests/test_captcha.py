@@ -1,0 +1,695 @@
+"""Captcha verifiers against a loopback stand-in for each provider's verify endpoint.
+
+Real HTTP over 127.0.0.1: the stand-in checks the secret and the token the way the providers
+document it, answers according to the token's kind (the part before the first dot), and
+records what reached it so tests can assert parameter names and the method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+
+from worker.captcha import (
+    DEFAULT_VERIFY_URLS,
+    MAX_TOKEN_LENGTH,
+    PROVIDERS,
+    CaptchaResult,
+    CaptchaVerifier,
+    make_verifier,
+)
+
+SECRET = "sk-" + "t0p-s3cr3t-Ключ"
+FAST = 0.3  # seconds: the timeout used where the stand-in is made to stall
+SLOW = 1.0  # how long the stand-in stalls: well past FAST
+
+
+# -- the stand-in ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    content_type: str
+    peer: tuple[str, int]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real providers do
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+    stand_in: ClassVar[StandIn]
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle(b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._handle(self.rfile.read(length))
+
+    def _handle(self, body: bytes) -> None:
+        parts = urlsplit(self.path)
+        content_type = self.headers.get("Content-Type", "")
+        form = dict(parse_qsl(body.decode(), keep_blank_values=True)) if body else {}
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        peer = (str(self.client_address[0]), int(self.client_address[1]))
+        self.stand_in.record(Received(self.command, parts.path, query, form, content_type, peer))
+
+        provider = parts.path.strip("/").split("/")[0]
+        if parts.path.endswith("/elsewhere"):
+            return self._json(200, _success(provider))
+        params = {**query, **form}
+        if params.get("secret") != SECRET:
+            return self._json(200, _failure(provider, secret_problem=True))
+        token = params.get("token" if provider == "yandex" else "response", "")
+        if not token:
+            return self._json(200, _failure(provider))
+        kind = token.split(".", 1)[0]
+        self._answer(provider, kind)
+
+    def _answer(self, provider: str, kind: str) -> None:
+        if kind == "good":
+            return self._json(200, _success(provider))
+        if kind == "v3good":
+            return self._json(200, _success(provider, score=0.9))
+        if kind == "edgescore":
+            return self._json(200, _success(provider, score=0.5))
+        if kind == "lowscore":
+            return self._json(200, _success(provider, score=0.1))
+        if kind == "badscore":
+            return self._json(200, {**_success(provider), "score": "high"})
+        if kind == "nanscore":
+            return self._raw(200, b'{"success": true, "score": NaN}')
+        if kind == "bad":
+            return self._json(200, _failure(provider))
+        if kind == "badodd":  # a "no" with an unusable score beside it
+            return self._raw(200, b'{"success": false, "score": NaN, "error-codes": []}')
+        if kind == "bad400":
+            return self._json(400, _failure(provider))
+        if kind == "yes403":
+            return self._json(403, _success(provider))
+        if kind == "slow":
+            time.sleep(SLOW)
+            return self._json(200, _success(provider))
+        if kind == "slowbody":
+            return self._stall_body(provider)
+        if kind == "trickle":
+            return self._trickle(provider)
+        if kind == "html":
+            page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return self._raw(502, page, "text/html")
+        if kind == "s503":
+            return self._json(503, {"error": "overloaded"})
+        if kind == "junk":
+            return self._raw(200, b"<html>captcha service moved</html>", "text/html")
+        if kind == "array":
+            return self._json(200, [True])
+        if kind == "wrongtype":
+            key = "status" if provider == "yandex" else "success"
+            return self._json(200, {key: 1})
+        if kind == "huge":
+            return self._raw(200, b" " * 100_000 + json.dumps(_success(provider)).encode())
+        if kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", f"/{provider}/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        raise AssertionError(f"stand-in got an unknown token kind {kind!r}")
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._raw(status, json.dumps(payload).encode(), "application/json")
+
+    def _raw(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stall_body(self, provider: str) -> None:
+        body = json.dumps(_success(provider)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:5])
+        self.wfile.flush()
+        time.sleep(SLOW)
+        self._write_quietly(body[5:])
+
+    def _trickle(self, provider: str) -> None:
+        """Every gap shorter than the read timeout, the whole well past the overall one."""
+        body = json.dumps(_success(provider)).encode()
+        pad = 12
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(pad + len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        for _ in range(pad):
+            if not self._write_quietly(b" "):
+                return
+            time.sleep(0.1)
+        self._write_quietly(body)
+
+    def _write_quietly(self, data: bytes) -> bool:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return True
+        except OSError:  # the client gave up, as it should
+            self.close_connection = True
+            return False
+
+
+def _success(provider: str, score: float | None = None) -> dict[str, Any]:
+    if provider == "yandex":
+        return {"status": "ok", "message": "", "host": "example.com"}
+    answer: dict[str, Any] = {
+        "success": True,
+        "challenge_ts": "2026-01-01T00:00:00Z",
+        "hostname": "example.com",
+        "error-codes": [],
+    }
+    if score is not None:
+        answer |= {"score": score, "action": "login"}
+    return answer
+
+
+def _failure(provider: str, *, secret_problem: bool = False) -> dict[str, Any]:
+    if provider == "yandex":
+        message = (
+            "Authentication failed. Secret has not provided."
+            if secret_problem
+            else "Token invalid or expired."
+        )
+        return {"status": "failed", "message": message}
+    code = "invalid-input-secret" if secret_problem else "invalid-input-response"
+    return {"success": False, "error-codes": [code]}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients hanging up on a stalled answer is the point of those tests
+
+
+class StandIn:
+    def __init__(self) -> None:
+        handler = type("Handler", (_Handler,), {"stand_in": self})
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def record(self, received: Received) -> None:
+        with self._lock:
+            self._received.append(received)
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._received.clear()
+
+    def url(self, provider: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{provider}/verify"
+
+    def __enter__(self) -> StandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def stand_in_server() -> Iterator[StandIn]:
+    with StandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def stand_in(stand_in_server: StandIn) -> StandIn:
+    stand_in_server.clear()
+    return stand_in_server
+
+
+@pytest.fixture(params=PROVIDERS)
+def provider(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def token(kind: str) -> str:
+    """A unique token per use, so a leak into logs cannot hide behind a common word."""
+    return f"{kind}.{uuid.uuid4().hex}"
+
+
+def verifier(
+    stand_in: StandIn, provider: str, *, timeout: float = 2.0, **kwargs: Any
+) -> CaptchaVerifier:
+    return make_verifier(
+        provider, SECRET, verify_url=stand_in.url(provider), timeout=timeout, **kwargs
+    )
+
+
+TOKEN_PARAM = {"yandex": "token", "recaptcha": "response", "hcaptcha": "response"}
+IP_PARAM = {"yandex": "ip"}
+
+
+def token_param(provider: str) -> str:
+    return TOKEN_PARAM.get(provider, "response")
+
+
+def ip_param(provider: str) -> str:
+    return IP_PARAM.get(provider, "remoteip")
+
+
+@pytest.fixture
+def captured(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """This module's records; urllib3's DEBUG lines are captured too, for the leak checks."""
+    return [r for r in caplog.records if r.name == "targetsms.captcha"]
+
+
+def assert_no_secrets(caplog: pytest.LogCaptureFixture, *tokens: str) -> None:
+    text = caplog.text + "".join(repr(r.args) for r in caplog.records)
+    assert SECRET not in text
+    assert "s3cr3t" not in text
+    for t in tokens:
+        assert t not in text
+        assert t.split(".", 1)[1] not in text
+
+
+# -- valid and invalid ------------------------------------------------------------------------
+
+
+def test_good_token_passes_and_the_documented_parameters_reach_the_provider(
+    stand_in: StandIn, provider: str
+) -> None:
+    t = token("good")
+    result = verifier(stand_in, provider).verify(t, remote_ip="203.0.113.7")
+
+    assert result == CaptchaResult(ok=True, reason="ok", score=None)
+    [got] = stand_in.received
+    assert got.method == "POST"
+    assert got.path == f"/{provider}/verify"
+    assert got.content_type == "application/x-www-form-urlencoded"
+    assert got.query == {}, "secret and token must not travel in the URL"
+    assert got.form == {
+        "secret": SECRET,
+        token_param(provider): t,
+        ip_param(provider): "203.0.113.7",
+    }
+
+
+def test_bad_token_is_invalid(stand_in: StandIn, provider: str, captured: Any) -> None:
+    t = token("bad")
+    result = verifier(stand_in, provider).verify(t)
+
+    assert result == CaptchaResult(ok=False, reason="invalid")
+    [got] = stand_in.received
+    assert ip_param(provider) not in got.form
+    assert ours(captured) == [], "a user's bad token is not a provider failure"
+
+
+def test_invalid_stays_refused_even_with_fail_open(stand_in: StandIn, provider: str) -> None:
+    result = verifier(stand_in, provider, fail_open=True).verify(token("bad"))
+    assert result == CaptchaResult(ok=False, reason="invalid")
+
+
+def test_wrong_secret_is_invalid_and_warns_about_configuration(
+    stand_in: StandIn, provider: str, captured: Any
+) -> None:
+    wrong = "wrong-" + uuid.uuid4().hex
+    v = make_verifier(provider, wrong, verify_url=stand_in.url(provider))
+    t = token("good")
+
+    assert v.verify(t) == CaptchaResult(ok=False, reason="invalid")
+    [record] = ours(captured)
+    assert record.levelno == logging.WARNING
+    assert provider in record.getMessage() and "secret" in record.getMessage()
+    assert wrong not in captured.text
+    assert_no_secrets(captured, t)
+
+
+def test_a_refusal_on_an_error_status_is_still_a_refusal(stand_in: StandIn, provider: str) -> None:
+    assert verifier(stand_in, provider).verify(token("bad400")) == CaptchaResult(False, "invalid")
+
+
+def test_a_yes_on_an_error_status_is_not_trusted(stand_in: StandIn, provider: str) -> None:
+    v = verifier(stand_in, provider)
+    assert v.verify(token("yes403")) == CaptchaResult(False, "unavailable")
+
+
+def test_redirects_are_not_followed(stand_in: StandIn, provider: str) -> None:
+    result = verifier(stand_in, provider).verify(token("redirect"))
+
+    assert result == CaptchaResult(False, "unavailable")
+    assert [r.path for r in stand_in.received] == [f"/{provider}/verify"]
+
+
+@pytest.mark.parametrize("bad_ip", [None, "", "not-an-ip", "10.0.0.1, 10.0.0.2"])
+def test_missing_or_unusable_ip_is_left_out(
+    stand_in: StandIn, provider: str, bad_ip: str | None
+) -> None:
+    assert verifier(stand_in, provider).verify(token("good"), remote_ip=bad_ip).ok
+    [got] = stand_in.received
+    assert ip_param(provider) not in got.form
+
+
+def test_ipv6_ip_is_passed_normalised(stand_in: StandIn, provider: str) -> None:
+    assert verifier(stand_in, provider).verify(token("good"), remote_ip=" 2001:DB8::1 ").ok
+    assert stand_in.received[0].form[ip_param(provider)] == "2001:db8::1"
+
+
+# -- tokens refused without a call ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad_token", ["", "   ", "x" * (MAX_TOKEN_LENGTH + 1)])
+def test_empty_or_oversized_token_is_invalid_without_a_call(
+    stand_in: StandIn, provider: str, bad_token: str
+) -> None:
+    result = verifier(stand_in, provider).verify(bad_token, remote_ip="203.0.113.7")
+
+    assert result == CaptchaResult(ok=False, reason="invalid")
+    assert stand_in.received == []
+
+
+def test_token_at_the_length_limit_is_sent(stand_in: StandIn, provider: str) -> None:
+    t = "good." + "x" * (MAX_TOKEN_LENGTH - 5)
+    assert verifier(stand_in, provider).verify(t).ok
+    assert len(stand_in.received) == 1
+
+
+# -- reCAPTCHA scores -------------------------------------------------------------------------
+
+
+def test_recaptcha_v3_score_above_threshold_passes(stand_in: StandIn) -> None:
+    result = verifier(stand_in, "recaptcha").verify(token("v3good"))
+    assert result == CaptchaResult(ok=True, reason="ok", score=0.9)
+
+
+def test_recaptcha_v3_score_at_threshold_passes(stand_in: StandIn) -> None:
+    result = verifier(stand_in, "recaptcha", min_score=0.5).verify(token("edgescore"))
+    assert result == CaptchaResult(ok=True, reason="ok", score=0.5)
+
+
+def test_recaptcha_v3_low_score_is_refused_even_with_fail_open(
+    stand_in: StandIn, captured: Any
+) -> None:
+    v = verifier(stand_in, "recaptcha", fail_open=True)
+    assert v.verify(token("lowscore")) == CaptchaResult(ok=False, reason="low_score", score=0.1)
+    assert ours(captured) == []
+
+
+def test_recaptcha_threshold_is_configurable(stand_in: StandIn) -> None:
+    v = verifier(stand_in, "recaptcha", min_score=0.95)
+    assert v.verify(token("v3good")) == CaptchaResult(ok=False, reason="low_score", score=0.9)
+    v = verifier(stand_in, "recaptcha", min_score=0.0)
+    assert v.verify(token("lowscore")) == CaptchaResult(ok=True, reason="ok", score=0.1)
+
+
+def test_recaptcha_v2_answer_without_score_passes(stand_in: StandIn) -> None:
+    v = verifier(stand_in, "recaptcha", min_score=0.99)
+    assert v.verify(token("good")) == CaptchaResult(ok=True, reason="ok", score=None)
+
+
+@pytest.mark.parametrize("kind", ["badscore", "nanscore"])
+def test_recaptcha_unusable_score_is_malformed(stand_in: StandIn, kind: str) -> None:
+    assert verifier(stand_in, "recaptcha").verify(token(kind)) == CaptchaResult(False, "malformed")
+
+
+def test_recaptcha_refusal_with_unusable_score_is_still_a_refusal(stand_in: StandIn) -> None:
+    v = verifier(stand_in, "recaptcha", fail_open=True)
+    assert v.verify(token("badodd")) == CaptchaResult(False, "invalid")
+
+
+@pytest.mark.parametrize("name", ["hcaptcha", "turnstile"])
+def test_score_is_not_thresholded_for_other_siteverify_providers(
+    stand_in: StandIn, name: str
+) -> None:
+    assert verifier(stand_in, name, min_score=0.9).verify(token("lowscore")) == CaptchaResult(
+        True, "ok"
+    )
+
+
+# -- provider failures: fail closed by default, fail open on request ---------------------------
+
+FAILURES = [
+    ("slow", "timeout"),
+    ("slowbody", "timeout"),
+    ("html", "unavailable"),
+    ("s503", "unavailable"),
+    ("junk", "malformed"),
+    ("array", "malformed"),
+    ("wrongtype", "malformed"),
+    ("huge", "malformed"),
+]
+
+
+@pytest.mark.parametrize(("kind", "reason"), FAILURES)
+def test_provider_failure_fails_closed_by_default(
+    stand_in: StandIn, provider: str, kind: str, reason: str, captured: Any
+) -> None:
+    t = token(kind)
+    started = time.monotonic()
+    result = verifier(stand_in, provider, timeout=FAST).verify(t, remote_ip="203.0.113.7")
+    elapsed = time.monotonic() - started
+
+    assert result == CaptchaResult(ok=False, reason=reason)
+    assert elapsed < FAST + 0.5, "the user must not wait past the timeout"
+    assert len(stand_in.received) == 1, "no retries"
+    [record] = ours(captured)
+    assert record.name == "targetsms.captcha"
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == f"captcha provider {provider} failed: {reason}"
+    assert_no_secrets(captured, t)
+
+
+@pytest.mark.parametrize(("kind", "reason"), FAILURES)
+def test_provider_failure_passes_with_fail_open_and_keeps_the_reason(
+    stand_in: StandIn, provider: str, kind: str, reason: str, captured: Any
+) -> None:
+    t = token(kind)
+    result = verifier(stand_in, provider, timeout=FAST, fail_open=True).verify(t)
+
+    assert result == CaptchaResult(ok=True, reason=reason)
+    assert len(ours(captured)) == 1
+    assert_no_secrets(captured, t)
+
+
+def test_trickling_answer_is_cut_at_the_overall_deadline(stand_in: StandIn, provider: str) -> None:
+    """Each gap (0.1 s) is under the read timeout (0.2 s); the whole (1.2 s) is not."""
+    started = time.monotonic()
+    result = verifier(stand_in, provider, timeout=0.4).verify(token("trickle"))
+    elapsed = time.monotonic() - started
+
+    assert result == CaptchaResult(ok=False, reason="timeout")
+    assert elapsed < 0.9
+
+
+@pytest.fixture(scope="module")
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+def test_connection_refused_is_unavailable(
+    provider: str, closed_port: int, fail_open: bool, captured: Any
+) -> None:
+    v = make_verifier(
+        provider,
+        SECRET,
+        verify_url=f"http://127.0.0.1:{closed_port}/{provider}/verify",
+        timeout=FAST,
+        fail_open=fail_open,
+    )
+    t = token("good")
+
+    assert v.verify(t, remote_ip="203.0.113.7") == CaptchaResult(ok=fail_open, reason="unavailable")
+    assert [r.getMessage() for r in ours(captured)] == [
+        f"captcha provider {provider} failed: unavailable"
+    ]
+    assert_no_secrets(captured, t)
+
+
+# -- secrets stay out of logs, reprs and error messages -----------------------------------------
+
+
+def test_nothing_secret_is_logged_across_every_outcome(
+    stand_in: StandIn, provider: str, captured: Any
+) -> None:
+    v = verifier(stand_in, provider, timeout=FAST)
+    tokens = [token(k) for k in ("good", "bad", "html", "junk", "slow", "bad400", "redirect")]
+    for t in tokens:
+        v.verify(t, remote_ip="203.0.113.7")
+    assert len(ours(captured)) >= 4
+    assert_no_secrets(captured, *tokens)
+
+
+def test_repr_does_not_show_the_secret(stand_in: StandIn, provider: str) -> None:
+    text = repr(verifier(stand_in, provider)) + str(verifier(stand_in, provider))
+    assert SECRET not in text and "s3cr3t" not in text
+    assert provider in text
+
+
+# -- construction ----------------------------------------------------------------------------
+
+
+def test_default_urls_are_the_official_https_ones() -> None:
+    assert DEFAULT_VERIFY_URLS == {
+        "yandex": "https://smartcaptcha.yandexcloud.net/validate",
+        "recaptcha": "https://www.google.com/recaptcha/api/siteverify",
+        "hcaptcha": "https://api.hcaptcha.com/siteverify",
+        "turnstile": "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    }
+    assert tuple(DEFAULT_VERIFY_URLS) == PROVIDERS
+
+
+def test_make_verifier_builds_every_provider_without_network(provider: str) -> None:
+    v = make_verifier(provider, SECRET)
+    assert v.name == provider
+    assert DEFAULT_VERIFY_URLS[provider] in repr(v)
+
+
+def test_unknown_provider_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown captcha provider 'recapcha'.*yandex"):
+        make_verifier("recapcha", SECRET)
+
+
+@pytest.mark.parametrize("secret", ["", "   "])
+def test_empty_secret_is_refused(provider: str, secret: str) -> None:
+    with pytest.raises(ValueError, match="non-empty secret"):
+        make_verifier(provider, secret)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://captcha.example.com/validate",
+        "http://10.0.0.5/validate",
+        "ftp://127.0.0.1/validate",
+        "https:///validate",
+        "https://user:pw@captcha.example.com/validate",
+        "https://captcha.example.com/validate?secret=x",
+        "not a url",
+    ],
+)
+def test_unsafe_or_broken_verify_url_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="verify_url") as err:
+        make_verifier("yandex", SECRET, verify_url=url)
+    assert SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://captcha.example.com/validate",
+        "http://127.0.0.1:8080/v",
+        "http://127.5.6.7/v",
+        "http://localhost/v",
+        "http://[::1]:8080/v",
+    ],
+)
+def test_https_or_loopback_http_verify_url_is_accepted(url: str) -> None:
+    assert make_verifier("turnstile", SECRET, verify_url=url).name == "turnstile"
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf")])
+def test_bad_timeout_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        make_verifier("recaptcha", SECRET, timeout=bad)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_bad_min_score_is_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="min_score"):
+        make_verifier("recaptcha", SECRET, min_score=bad)
+
+
+# -- the HTTP session ------------------------------------------------------------------------
+
+
+def test_default_session_ignores_proxy_environment(
+    stand_in: StandIn, provider: str, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead_proxy = f"http://127.0.0.1:{closed_port}"
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert verifier(stand_in, provider).verify(token("good")).ok
+
+
+def test_caller_session_is_used(stand_in: StandIn, provider: str) -> None:
+    calls: list[str] = []
+
+    class CountingSession(requests.Session):
+        def request(self, method: str | bytes, url: str | bytes, *a: Any, **kw: Any) -> Any:
+            calls.append(str(method))
+            return super().request(method, url, *a, **kw)
+
+    with CountingSession() as session:
+        session.trust_env = False
+        v = verifier(stand_in, provider, session=session)
+        assert v.verify(token("good")).ok
+    assert calls == ["POST"]
+
+
+def test_connections_are_reused(stand_in: StandIn, provider: str) -> None:
+    v = verifier(stand_in, provider)
+    for kind in ["good", "bad", "good", "bad400", "good"]:
+        v.verify(token(kind))
+    assert len({r.peer for r in stand_in.received}) == 1, "one pooled keep-alive connection"
+
+
+def test_concurrent_checks_share_the_pool(stand_in: StandIn, provider: str) -> None:
+    v = verifier(stand_in, provider)
+    results: list[CaptchaResult] = []
+    lock = threading.Lock()
+
+    def check(kind: str) -> None:
+        r = v.verify(token(kind))
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=check, args=(k,)) for k in ["good", "bad"] * 8]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert sorted(r.reason for r in results) == ["invalid"] * 8 + ["ok"] * 8

@@ -1,0 +1,182 @@
+"""The producer API and the plain send/poll functions, in-process against real Redis and the
+sandbox over HTTP (the worker-process path is in test_pipeline.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import pytest
+import redis
+from conftest import Sandbox, make_settings
+
+from worker import (
+    RequestRefused,
+    ServiceUnavailable,
+    VerificationNotFound,
+    cancel,
+    get_status,
+    request_code,
+    resend,
+    verify_code,
+)
+from worker.devstack import free_port
+from worker.polling import poll_due
+from worker.runtime import Runtime
+from worker.sending import send_verification
+
+PHONE = "+79001234567"
+
+
+@pytest.fixture
+def rt(redis_url: str, sandbox: Sandbox) -> Runtime:
+    return Runtime.from_settings(make_settings(redis_url, sandbox, resend_cooldown_seconds=60))
+
+
+def sent(rt: Runtime, phone: str = PHONE) -> str:
+    req = request_code(phone, runtime=rt)
+    assert send_verification(rt, req.id).result == "sent"
+    return req.id
+
+
+def test_refusals_are_clear_and_generic(rt: Runtime) -> None:
+    with pytest.raises(RequestRefused) as info:
+        request_code("89001234567", runtime=rt)
+    assert info.value.code == "invalid_phone"
+    with pytest.raises(RequestRefused) as info:
+        request_code("+77012345678", runtime=rt)  # Kazakhstan, not in OTP_ALLOWED_COUNTRIES
+    assert info.value.code == "country_not_allowed"
+    request_code(PHONE, runtime=rt)
+    with pytest.raises(RequestRefused) as info:
+        request_code(PHONE, runtime=rt)
+    assert info.value.code == "rate_limited"
+    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 60
+    assert "cooldown" not in info.value.message and "phone" not in info.value.message
+
+
+def test_idempotency_key_returns_the_same_verification(rt: Runtime) -> None:
+    first = request_code(PHONE, idempotency_key="form-123", runtime=rt)
+    again = request_code(PHONE, idempotency_key="form-123", runtime=rt)
+    assert (again.id, again.created) == (first.id, False)
+
+
+def test_verify_outcomes_before_and_after_sending(rt: Runtime, sandbox: Sandbox) -> None:
+    assert verify_code("x" * 22, "123456", runtime=rt).reason == "unknown"
+    assert verify_code("../../etc", "123456", runtime=rt).reason == "unknown"
+    req = request_code(PHONE, runtime=rt)
+    assert verify_code(req.id, "123456", runtime=rt).reason == "not_sent_yet"
+    assert send_verification(rt, req.id).result == "sent"
+    code = sandbox.last_code(PHONE)
+    spaced = f"{code[:3]} {code[3:]}"
+    assert verify_code(req.id, spaced, runtime=rt).ok  # people paste codes with spaces
+    record = rt.store.redis.hgetall(rt.store.keys.record(req.id))
+    assert code not in str(record) and "code_hmac" not in record  # single use: digest dropped
+
+
+def test_send_is_idempotent_and_locked_against_parallel_workers(
+    rt: Runtime, sandbox: Sandbox
+) -> None:
+    req = request_code(PHONE, runtime=rt)
+    results: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(send_verification(rt, req.id).result))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("sent") == 1
+    assert set(results) <= {"sent", "busy", "skipped"}
+    assert send_verification(rt, req.id).result == "skipped"
+    assert sandbox.stats()["password_generation"] == 1
+
+
+def test_stored_record_holds_only_the_hmac(rt: Runtime, sandbox: Sandbox) -> None:
+    verification = sent(rt)
+    code = sandbox.last_code(PHONE)
+    record = rt.store.redis.hgetall(rt.store.keys.record(verification))
+    assert len(record["code_hmac"]) == 64 and code not in record.values()
+
+
+def test_resend_new_code_and_max_sends(redis_url: str, sandbox: Sandbox) -> None:
+    rt = Runtime.from_settings(make_settings(redis_url, sandbox, max_sends=2))
+    verification = sent(rt)
+    old = sandbox.last_code(PHONE)
+    assert resend(verification, runtime=rt).state == "queued"
+    assert verify_code(verification, old, runtime=rt).reason == "not_sent_yet"
+    assert send_verification(rt, verification).result == "sent"
+    new = sandbox.last_code(PHONE)
+    if new != old:
+        assert verify_code(verification, old, runtime=rt).reason == "wrong"
+    with pytest.raises(RequestRefused) as info:
+        resend(verification, runtime=rt)
+    assert info.value.code == "rate_limited"
+    assert verify_code(verification, new, runtime=rt).ok
+    with pytest.raises(RequestRefused) as info:
+        resend(verification, runtime=rt)
+    assert info.value.code == "not_allowed"
+
+
+def test_cancel(rt: Runtime, sandbox: Sandbox) -> None:
+    verification = sent(rt)
+    assert cancel(verification, runtime=rt)
+    assert verify_code(verification, sandbox.last_code(PHONE), runtime=rt).reason == "canceled"
+    assert get_status(verification, runtime=rt).state == "canceled"
+    with pytest.raises(VerificationNotFound):
+        cancel("y" * 22, runtime=rt)
+
+
+def test_polling_batches_all_due_ids_in_one_request(redis_url: str, sandbox: Sandbox) -> None:
+    settings = make_settings(redis_url, sandbox, poll_first_delay_seconds=0.1)
+    rt = Runtime.from_settings(settings)
+    ids, polls = [], []
+    for n in range(12):
+        req = request_code(f"+7900555{n:04d}", runtime=rt)
+        outcome = send_verification(rt, req.id)
+        ids.append(req.id)
+        polls.append(outcome.poll)
+    # Sends within the same second share one poll task.
+    assert polls[0] is not None and polls[1:] == [None] * 11
+    pending = sent(rt, "+79990000007")  # stays "send"
+    time.sleep(0.4)  # past the first poll delay and the sandbox's 300 ms delivery
+    report = poll_due(rt, polls[0][0])
+    assert report.asked == 13 and report.changed == 12 and report.stopped == 12
+    assert sandbox.stats()["state"] == 1 and sandbox.stats()["state_ids"] == 13
+    assert all(get_status(i, runtime=rt).delivery_status == "deliver" for i in ids)
+    # The pending one is polled again later (backoff); nothing is due right now.
+    assert poll_due(rt).asked == 0
+    assert get_status(pending, runtime=rt).delivery_status == "send"
+    assert report.next_poll is not None
+
+
+def test_every_key_has_a_ttl(rt: Runtime, sandbox: Sandbox) -> None:
+    verification = sent(rt)
+    verify_code(verification, "000000", runtime=rt)
+    request_code("+79001230000", client_ip="2001:db8::1", idempotency_key="k", runtime=rt)
+    keys = list(rt.store.redis.scan_iter(match=rt.store.keys.prefix + "*"))
+    assert len(keys) >= 8
+    for key in keys:
+        assert rt.store.redis.pttl(key) > 0, key
+
+
+def test_redis_down_is_a_clear_error(sandbox: Sandbox) -> None:
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", sandbox)
+    rt = Runtime.from_settings(settings)
+    with pytest.raises(ServiceUnavailable):
+        request_code(PHONE, runtime=rt)
+    with pytest.raises(ServiceUnavailable):
+        verify_code("z" * 22, "123456", runtime=rt)
+
+
+def test_keys_do_not_contain_phone_numbers_or_ips(rt: Runtime) -> None:
+    request_code(PHONE, client_ip="203.0.113.9", runtime=rt)
+    keys = " ".join(rt.store.redis.scan_iter(match=rt.store.keys.prefix + "*"))
+    assert "9001234567" not in keys and "203.0.113.9" not in keys
+
+
+def test_settings_copy_is_independent(rt: Runtime) -> None:
+    other = dataclasses.replace(rt.settings, redis_prefix="other:")
+    assert other.redis_prefix != rt.settings.redis_prefix
+    assert isinstance(rt.store.redis, redis.Redis)

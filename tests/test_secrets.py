@@ -1,0 +1,101 @@
+"""No phone number, code, login or password in a task message, a worker log line, a Flower
+page, a CLI status or an exception text -- checked on real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import requests
+from conftest import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
+
+from worker import get_status, request_code, verify_code
+from worker.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.devstack import celery_argv, free_port
+from worker.runtime import Runtime
+
+PHONES = ["+79001234567", "+79990000102", "+79990000201", "+79990000301"]
+
+
+def secrets_in(text: str, codes: list[str]) -> list[str]:
+    found = [s for s in (LOGIN, PASSWORD) if s in text]
+    found += [p for p in PHONES if p in text or p[1:] in text or p[2:] in text]
+    found += [c for c in codes if c in text]
+    return found
+
+
+def test_task_messages_carry_ids_only(redis_url: str, sandbox: Sandbox) -> None:
+    rt = Runtime.from_settings(make_settings(redis_url, sandbox))
+    client = rt.store.redis
+    before = client.llen(SEND_QUEUE)
+    ids = [request_code(phone, runtime=rt).id for phone in PHONES]
+    # LPUSH puts the newest messages at the head of the list.
+    raw = client.lrange(SEND_QUEUE, 0, client.llen(SEND_QUEUE) - before - 1)
+    assert len(raw) == len(ids)
+    for message in raw:
+        assert not secrets_in(message, [])
+        envelope = json.loads(message)
+        assert envelope["headers"]["task"] == "tasks.send_code"
+        assert any(repr(i) in envelope["headers"]["argsrepr"] for i in ids)
+    client.delete(SEND_QUEUE, POLL_QUEUE)
+
+
+def test_logs_flower_and_status_hold_no_secrets(
+    redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    settings = make_settings(redis_url, sandbox, targetsms_read_timeout=0.5)
+    rt = Runtime.from_settings(settings)
+    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    port = free_port()
+    flower = subprocess.Popen(
+        celery_argv("flower", f"--port={port}", "--address=127.0.0.1", "--basic-auth=u:p"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        worker = start_worker(settings, env={"CELERY_LOG_LEVEL": "DEBUG"})
+        ids = [request_code(phone, client_ip="198.51.100.4", runtime=rt).id for phone in PHONES]
+        for verification_id in ids:
+            wait_until(
+                lambda v=verification_id: get_status(v, runtime=rt).state in ("sent", "failed")
+            )
+        codes = [m["code"] for m in sandbox.outbox()]
+        assert codes
+        for verification_id in ids:
+            verify_code(verification_id, "000000", runtime=rt)
+        time.sleep(1.5)  # let the first delivery polls run and log
+        assert not secrets_in(worker.output(), codes), worker.output()[-2000:]
+
+        def flower_tasks() -> dict[str, dict[str, object]] | None:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/api/tasks", auth=("u", "p"), timeout=2)
+            except requests.ConnectionError:
+                return None
+            tasks: dict[str, dict[str, object]] = r.json() if r.ok else {}
+            return tasks if len(tasks) >= len(ids) else None
+
+        tasks = wait_until(flower_tasks, timeout=30, interval=0.5)
+        assert not secrets_in(json.dumps(tasks, ensure_ascii=False), codes)
+        send_args = " ".join(
+            str(t["args"]) for t in tasks.values() if t["name"] == "tasks.send_code"
+        )
+        assert all(i in send_args for i in ids)
+        page = requests.get(f"http://127.0.0.1:{port}/tasks", auth=("u", "p"), timeout=5).text
+        assert not secrets_in(page, codes)
+        assert requests.get(f"http://127.0.0.1:{port}/tasks", timeout=5).status_code == 401
+
+        for verification_id in ids:
+            status = subprocess.run(
+                [sys.executable, "-m", "worker.cli", "status", verification_id],
+                env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert status.returncode == 0
+            assert not secrets_in(status.stdout + status.stderr, codes)
+    finally:
+        flower.terminate()
+        flower.wait(10)

@@ -1,0 +1,98 @@
+"""Settings: every problem in one message, no value echoed, defaults that make sense."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from worker.settings import VARIABLES, Settings, SettingsError
+
+GOOD = {
+    "TARGETSMS_LOGIN": "login",
+    "TARGETSMS_PASSWORD": "Pa$$-Пароль",
+    "TARGETSMS_SENDER": "target",
+    "OTP_SERVICE_NAME": "Shop",
+    "OTP_SECRET_KEY": "k" * 32,
+}
+
+
+def test_defaults_from_the_issue() -> None:
+    s = Settings.from_env(GOOD)
+    assert s.targetsms_url == "https://apiagent.ru/password_generation/api.php"
+    assert s.targetsms_state_url == "https://sms.targetsms.ru/xml/state.php"
+    assert (s.code_length, s.ttl_seconds, s.max_attempts) == (6, 300, 5)
+    assert (s.resend_cooldown_seconds, s.send_deadline_seconds) == (60, 60)
+    assert s.allowed_countries == ("RU",)
+    assert s.broker == s.redis_url
+    assert "{код}" in s.message_text and "Shop" in s.message_text
+    assert "Никому" in s.message_text
+
+
+def test_every_problem_in_one_message_without_values() -> None:
+    env = {
+        "OTP_CODE_LENGTH": "twelve",
+        "OTP_TTL_SECONDS": "0",
+        "TARGETSMS_URL": "http://apiagent.ru/password_generation/api.php",
+        "REDIS_URL": "mysql://user:hunter2@db/0",
+        "TARGETSMS_ALLOW_HTTP": "maybe",
+        "OTP_TEXT": "Ваш код {код}",
+        "OTP_SERVICE_NAME": "Shop",
+        "TARGETSMS_PASSWORD": "hunter2",
+        "OTP_ALLOWED_COUNTRIES": "RU,russia",
+    }
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    message = str(info.value)
+    assert "\n" not in message
+    for name in ("OTP_CODE_LENGTH", "OTP_TTL_SECONDS", "TARGETSMS_URL", "REDIS_URL",
+                 "TARGETSMS_ALLOW_HTTP", "OTP_TEXT", "TARGETSMS_LOGIN", "TARGETSMS_SENDER",
+                 "OTP_SECRET_KEY", "OTP_ALLOWED_COUNTRIES"):  # fmt: skip
+        assert name in message, name
+    assert "hunter2" not in message and "twelve" not in message
+    assert len(info.value.problems) >= 10
+
+
+def test_visibility_timeout_must_outlast_every_countdown() -> None:
+    with pytest.raises(SettingsError, match="CELERY_VISIBILITY_TIMEOUT"):
+        Settings.from_env(
+            {**GOOD, "CELERY_VISIBILITY_TIMEOUT": "10", "OTP_POLL_MAX_DELAY_SECONDS": "60"}
+        )
+
+
+def test_amqp_broker_and_round_trip_through_the_environment() -> None:
+    s = Settings.from_env({**GOOD, "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//"})
+    assert s.broker.startswith("amqp://")
+    assert Settings.from_env(s.to_env()) == s
+
+
+def test_secrets_are_not_in_the_repr() -> None:
+    s = Settings.from_env(GOOD)
+    assert "Pa$$" not in repr(s) and "k" * 32 not in repr(s)
+
+
+def test_variable_names_are_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [v.env for v in VARIABLES if f"`{v.env}`" not in readme]
+    assert not missing, f"settings missing from the README: {missing}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [sys.executable, "-m", "celery", "-A", "worker", "worker"],
+        [sys.executable, "-m", "worker.cli", "send", "+79001234567"],
+    ],
+    ids=["worker", "cli"],
+)
+def test_bad_settings_refuse_to_start_with_one_line(argv: list[str]) -> None:
+    env = {"PATH": "/usr/bin:/bin", "OTP_CODE_LENGTH": "3", "TARGETSMS_PASSWORD": "hunter2"}
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert "invalid settings" in lines[0] and "OTP_CODE_LENGTH" in lines[0]
+    assert "Traceback" not in out.stderr and "hunter2" not in out.stderr + out.stdout
