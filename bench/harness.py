@@ -58,6 +58,12 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def fresh_log(path: Path) -> Path:
+    """``path`` emptied: ``Stack.spawn`` appends, and a stale banner must not be read."""
+    path.unlink(missing_ok=True)
+    return path
+
+
 def tail(path: Path, lines: int = 5) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -159,7 +165,7 @@ class Sandbox:
 
 
 def start_sandbox(stack: Stack, logs: Path, latency_ms: float) -> Sandbox:
-    log = logs / f"sandbox-{latency_ms:g}ms.log"
+    log = fresh_log(logs / f"sandbox-{latency_ms:g}ms.log")
     argv = [
         sys.executable, "-m", "worker.sandbox", "--port", "0",
         "--latency-ms", f"{latency_ms:g}", "--balance", "1e12", "--deliver-after-ms", "500",
@@ -334,11 +340,11 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """utime + stime of these processes (all their threads)."""
+def cpu_seconds(pids: Iterable[int], descendants: bool = True) -> float:
+    """utime + stime of these processes (all their threads) and, by default, their children."""
     total = 0
     for root in pids:
-        for pid in process_tree(root):
+        for pid in process_tree(root) if descendants else [root]:
             with contextlib.suppress(OSError, IndexError):
                 fields = _stat_fields(pid)
                 total += int(fields[11]) + int(fields[12])
@@ -359,7 +365,10 @@ def rss_mb(pids: Iterable[int]) -> float:
 
 @dataclasses.dataclass
 class CpuMeter:
-    """CPU seconds used by named groups of processes between ``start`` and ``stop``."""
+    """CPU seconds used by named groups of processes between ``start`` and ``stop``.
+
+    A group counts its processes' descendants too, except the ``bench`` group (this process,
+    whose descendants are every other group)."""
 
     groups: dict[str, list[int]]
     used: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -368,13 +377,18 @@ class CpuMeter:
     _started: float = 0.0
 
     def start(self) -> None:
-        self._before = {name: cpu_seconds(pids) for name, pids in self.groups.items()}
+        self._before = self._read()
         self._started = time.monotonic()
 
     def stop(self) -> None:
         self.wall = time.monotonic() - self._started
-        self.used = {
-            name: cpu_seconds(pids) - self._before[name] for name, pids in self.groups.items()
+        now = self._read()
+        self.used = {name: now[name] - self._before[name] for name in self.groups}
+
+    def _read(self) -> dict[str, float]:
+        return {
+            name: cpu_seconds(pids, descendants=name != "bench")
+            for name, pids in self.groups.items()
         }
 
     def shares(self) -> dict[str, float]:

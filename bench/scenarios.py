@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,6 +34,7 @@ from harness import (
     bench_settings,
     child_env,
     client_ip,
+    fresh_log,
     percentile,
     rss_mb,
     stop_process,
@@ -41,11 +42,19 @@ from harness import (
     tail,
     wait_until,
 )
-from worker.codes import code_digest
+
 from worker.devstack import Stack
-from worker.gateway import FINAL_STATUSES, GatewayError, RequestsTransport, TargetSMSClient
+from worker.gateway import (
+    FINAL_STATUSES,
+    GatewayError,
+    HTTPResponse,
+    RequestsTransport,
+    TargetSMSClient,
+    Timeout,
+)
 from worker.otp import get_status, request_code, verify_code
 from worker.runtime import Runtime, set_runtime
+from worker.sending import send_verification
 from worker.settings import Settings, default_text
 
 TEXT = default_text(SERVICE)
@@ -221,7 +230,7 @@ def run_naive(ctx: Context, sandbox: Sandbox, n: int) -> Result:
     phones = ctx.phones.take(n)
     for phone in phones:
         naive.send_code.delay(phone)
-    log = ctx.logs / f"naive-{sandbox.latency_ms:g}ms.log"
+    log = fresh_log(ctx.logs / f"naive-{sandbox.latency_ms:g}ms.log")
     argv = [
         sys.executable, "-m", "celery", "-A", "naive_app", "worker", "--loglevel", "WARNING",
         "--hostname", f"naive-{secrets.token_hex(3)}@%h",
@@ -326,7 +335,7 @@ def start_workers(
 ) -> list[tuple[subprocess.Popen[bytes], Path]]:
     started = []
     for i in range(count):
-        log = ctx.logs / f"worker-{tag}-{i}.log"
+        log = fresh_log(ctx.logs / f"worker-{tag}-{i}.log")
         hostname = f"bench{i}-{secrets.token_hex(3)}@%h"
         argv = ctx.worker.argv(hostname)
         started.append(
@@ -460,6 +469,27 @@ def _live_latency(
 # --- 4. the producer API --------------------------------------------------------------------------
 
 
+class CannedGateway:
+    """A ``Transport`` that answers every ``password_generation`` with one code, in-process."""
+
+    def __init__(self, code: str) -> None:
+        self._code = code
+        self._ids = itertools.count(1_000_000)
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: Timeout, max_bytes: int
+    ) -> HTTPResponse:
+        xml = (
+            '<?xml version="1.0" encoding="utf-8"?>\n<response>\n'
+            f'  <success code="{self._code}" id_sms="{next(self._ids)}" status="send"/>\n'
+            "</response>\n"
+        )
+        return HTTPResponse(200, xml.encode(), "text/xml; charset=utf-8")
+
+    def close(self) -> None:
+        pass
+
+
 def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
     began = time.perf_counter()
     out = call()
@@ -469,12 +499,14 @@ def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
 def run_api_latency(ctx: Context, sandbox: Sandbox, n: int) -> dict[str, float]:
     """``request_code`` and ``verify_code`` one call at a time against the real Redis.
 
-    No worker runs: the verifications are marked sent with the same Lua steps the worker uses
-    (``claim_send``, ``store_sent``), with a code we know, then verified with a wrong and with
-    the right code. The queued send messages are purged afterwards.
+    No worker runs: this process sends each code itself with the worker's own step
+    (``send_verification``) through a gateway stand-in that always answers with a code we
+    know, then verifies with a wrong and with the right code. The queued send messages are
+    purged afterwards.
     """
     settings = bench_settings(ctx.redis_url, sandbox)
-    rt = Runtime.from_settings(settings)
+    code, wrong = "123456", "654321"
+    rt = Runtime.from_settings(settings, transport=CannedGateway(code))
     set_runtime(rt)
     warmup = 100
     try:
@@ -487,21 +519,10 @@ def run_api_latency(ctx: Context, sandbox: Sandbox, n: int) -> dict[str, float]:
             if i >= warmup:
                 request_ms.append(ms)
 
-        code, wrong = "123456", "654321"
-        lock_ms = int(settings.lock_ttl_seconds * 1000)
+        # Stand in for the worker: the real send step, against a gateway that answers in-process.
         for verification_id in ids:
-            token = secrets.token_hex(8)
-            rt.store.claim_send(verification_id, token, lock_ms)
-            rt.store.store_sent(
-                verification_id,
-                token,
-                code_digest=code_digest(rt.secret, verification_id, code),
-                id_sms="1",
-                status="send",
-                ttl_ms=settings.ttl_seconds * 1000,
-                first_poll_ms=0,
-                max_attempts=settings.max_attempts,
-            )
+            if send_verification(rt, verification_id).result != "sent":
+                raise BenchError("send_verification did not mark the verification sent")
         wrong_ms: list[float] = []
         right_ms: list[float] = []
         for i, verification_id in enumerate(ids):

@@ -134,6 +134,7 @@ def make_settings(redis_url: str, sandbox: Sandbox, **overrides: Any) -> Setting
         visibility_timeout=10,
         send_deadline_seconds=20,
         prefix_max_per_hour=1000,
+        pumping_min_sends=10**6,
     )
     settings = dataclasses.replace(base, **overrides)
     assert settings.problems() == []

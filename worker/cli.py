@@ -66,9 +66,56 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    result = verify_code(args.id, args.code)
-    _print({"ok": result.ok, "reason": result.reason, "attempts_left": result.attempts_left})
+    try:
+        result = verify_code(args.id, args.code, client_ip=args.ip)
+    except RequestRefused as exc:
+        _print(exc.as_dict())
+        return 1
+    out: dict[str, Any] = {
+        "ok": result.ok,
+        "reason": result.reason,
+        "attempts_left": result.attempts_left,
+    }
+    if result.retry_after is not None:
+        out["retry_after"] = result.retry_after
+    _print(out)
     return 0 if result.ok else 1
+
+
+def _deny_prefix(raw: str) -> str:
+    prefix = raw.replace(" ", "").replace("-", "")
+    if not (prefix.startswith("+") and prefix[1:].isdigit() and 2 <= len(prefix) <= 16):
+        raise argparse.ArgumentTypeError("a prefix is + and 1 to 15 digits, e.g. +7999")
+    return prefix
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    from .runtime import get_runtime
+
+    store = get_runtime().store
+    if args.prefix is None:
+        _print({"blocked": sorted(store.redis.smembers(store.keys.deny))})
+        return 0
+    store.redis.sadd(store.keys.deny, args.prefix)
+    _print({"blocked": args.prefix})
+    return 0
+
+
+def cmd_unblock(args: argparse.Namespace) -> int:
+    from .runtime import get_runtime
+
+    store = get_runtime().store
+    removed = store.redis.srem(store.keys.deny, args.prefix)
+    _print({"unblocked": args.prefix, "was_blocked": bool(removed)})
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .runtime import get_runtime
+    from .stats import read_stats
+
+    _print(read_stats(get_runtime().store))
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -153,12 +200,18 @@ def _parser() -> argparse.ArgumentParser:
     p = add("verify", cmd_verify, "check the CODE a user typed for verification ID")
     p.add_argument("id")
     p.add_argument("code")
+    p.add_argument("--ip", help="the client's IP address, for per-IP guessing limits")
     p = add("status", cmd_status, "state, delivery status and history of verification ID")
     p.add_argument("id")
     p = add("resend", cmd_resend, "send a new code for verification ID (the old one stops working)")
     p.add_argument("id")
     p = add("cancel", cmd_cancel, "cancel verification ID")
     p.add_argument("id")
+    p = add("block", cmd_block, "deny SMS to a number or prefix (no PREFIX: list them)")
+    p.add_argument("prefix", nargs="?", type=_deny_prefix)
+    p = add("unblock", cmd_unblock, "remove a number or prefix from the deny list")
+    p.add_argument("prefix", type=_deny_prefix)
+    add("stats", cmd_stats, "sends, verifications, conversion and refusals: last hour and day")
     add("check", cmd_check, "validate settings and reach Redis, the broker and the gateway")
     add("balance", cmd_balance, "the TargetSMS account balance")
     p = add("fake-gateway", cmd_fake_gateway, "run the sandbox TargetSMS gateway (never real SMS)")

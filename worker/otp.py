@@ -15,9 +15,10 @@ from kombu.exceptions import OperationalError
 
 from .celery_app import enqueue_send
 from .codes import code_digest, is_verification_id, new_verification_id, normalize_code, pseudonym
-from .limits import ip_subject, send_buckets
+from .limits import HOUR_MS, ip_subject, send_buckets
 from .phone import InvalidPhone, parse_phone
 from .runtime import Runtime, get_runtime
+from .stats import STATS_TTL_MS, bucket_key, count_refusal
 from .store import UNAVAILABLE
 
 __all__ = [
@@ -42,8 +43,8 @@ STATES = ("queued", "sending", "sent", "failed", "verified", "expired", "locked"
 
 
 class RequestRefused(Exception):
-    """An expected refusal: ``code`` is one of invalid_phone, country_not_allowed,
-    rate_limited, captcha_required, captcha_failed, not_allowed."""
+    """An expected refusal: ``code`` is one of invalid_phone, invalid_ip, country_not_allowed,
+    phone_not_allowed, rate_limited, captcha_required, captcha_failed, not_allowed."""
 
     def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -80,8 +81,9 @@ class CodeRequest:
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
-    reason: str  # ok, wrong, locked, expired, already_used, not_sent_yet, unknown, failed, ...
+    reason: str  # ok, wrong, locked, expired, already_used, not_sent_yet, rate_limited, ...
     attempts_left: int
+    retry_after: int | None = None  # rate_limited: seconds until guesses are allowed again
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,7 @@ def request_code(
     idempotency_key: str | None = None,
     runtime: Runtime | None = None,
 ) -> CodeRequest:
-    """Check the number and every limit, record the request and queue the send.
+    """Check the number, the captcha and every limit, record the request and queue the send.
 
     Raises ``RequestRefused`` for an expected refusal, ``ServiceUnavailable`` when Redis or
     the broker is down (nothing is spent then), ``SettingsError`` for a bad deployment.
@@ -151,42 +153,122 @@ def request_code(
     try:
         parsed = parse_phone(phone)
     except InvalidPhone as exc:
-        raise RequestRefused("invalid_phone", str(exc)) from None
+        raise _refuse("invalid_phone", str(exc), rt) from None
     if parsed.region not in s.allowed_countries:
-        log.info("refused country_not_allowed region=%s", parsed.region)
-        raise RequestRefused("country_not_allowed", "SMS to this country is not enabled")
+        raise _refuse("country_not_allowed", "SMS to this country is not enabled", rt)
+    if any(parsed.e164.startswith(p) for p in s.deny_prefixes):
+        raise _refuse("phone_not_allowed", "SMS to this number is not enabled", rt, "deny_list")
     ip = _ip_subject(client_ip)
+    captcha_passed = _check_captcha(rt, captcha_token, client_ip)
+
     buckets = send_buckets(s, rt.store.keys, rt.secret, phone=parsed, ip=ip)
+    names = [b.name for b in buckets]
+    prefix_digest = pseudonym(rt.secret, "prefix", parsed.prefix)
     idem = pseudonym(rt.secret, "idem", idempotency_key) if idempotency_key else None
     verification_id = new_verification_id()
+    config = {
+        "id": verification_id,
+        "phone": parsed.e164,
+        "record_ttl_ms": s.record_ttl_seconds * 1000,
+        "send_window_ms": s.send_deadline_seconds * 1000,
+        "max_attempts": s.max_attempts,
+        "idempotency": idem is not None,
+        "idempotency_ttl_ms": s.ttl_seconds * 1000,
+        "channel": rt.store.keys.events,
+        "record_prefix": rt.store.keys.record_prefix,
+        "captcha_passed": captcha_passed,
+        "step_up": s.captcha_mode == "step_up",
+        "step_up_ip": s.step_up_ip_per_hour,
+        "step_up_prefix": s.step_up_prefix_per_hour,
+        "ip_bucket": names.index("ip_hour") + 1 if "ip_hour" in names else None,
+        "prefix_bucket": names.index("prefix_hour") + 1 if "prefix_hour" in names else None,
+        # Without a captcha to ask for, a suspected pumping prefix can only be refused.
+        "pumping_refuse": s.pumping_action == "refuse" or s.captcha_mode == "off",
+        "pumping_window_ms": s.pumping_window_seconds * 1000,
+        "pumping_min_sends": s.pumping_min_sends,
+        "pumping_min_conversion": s.pumping_min_conversion,
+        "pumping_cooloff_ms": s.pumping_cooloff_seconds * 1000,
+        "stats_ttl_ms": STATS_TTL_MS,
+        "extra": {
+            "region": parsed.region,
+            "phone_key": pseudonym(rt.secret, "phone", parsed.e164),
+            "prefix_key": prefix_digest,
+        },
+    }
     try:
         out = rt.store.create(
+            config,
             verification_id=verification_id,
-            phone=parsed.e164,
-            record_ttl_ms=s.record_ttl_seconds * 1000,
-            send_window_ms=s.send_deadline_seconds * 1000,
-            max_attempts=s.max_attempts,
             idempotency_key=idem,
-            idempotency_ttl_ms=s.ttl_seconds * 1000,
+            prefix_digest=prefix_digest,
+            stats_key=bucket_key(rt.store),
             buckets=buckets,
-            extra={
-                "region": parsed.region,
-                "phone_key": pseudonym(rt.secret, "phone", parsed.e164),
-                "prefix_key": pseudonym(rt.secret, "prefix", parsed.prefix),
-            },
         )
     except UNAVAILABLE as exc:
         raise _unavailable(exc) from None
-    if out[0] == "existing":
+    outcome = str(out[0])
+    if outcome == "existing":
         return CodeRequest(id=str(out[1]), state="existing", created=False)
-    if out[0] == "limited":
-        log.warning("refused rate_limited bucket=%s retry_after_ms=%s", out[2], out[1])
-        raise RequestRefused(
-            "rate_limited", "too many requests; try again later", retry_after=_retry_after(out[1])
+    if outcome == "blocked":
+        raise _refuse("phone_not_allowed", "SMS to this number is not enabled", rt, "deny_list")
+    if outcome == "limited":
+        if str(out[2]).startswith("global_"):
+            log.error("SMS budget reached (%s): refusing requests", out[2])
+        raise _refuse(
+            "rate_limited",
+            "too many requests; try again later",
+            rt,
+            str(out[2]),
+            retry_after=_retry_after(out[1]),
+        )
+    if outcome == "captcha_required":
+        raise _refuse("captcha_required", "complete the captcha and try again", rt, str(out[1]))
+    if outcome == "refused":
+        raise _refuse("rate_limited", "too many requests; try again later", rt, str(out[1]))
+    if int(out[2]):
+        log.warning(
+            "pumping suspected: prefix %s… converts below %.0f%% over %d s; %s for %d s",
+            parsed.prefix[:5],
+            s.pumping_min_conversion * 100,
+            s.pumping_window_seconds,
+            "refusing" if config["pumping_refuse"] else "captcha required",
+            s.pumping_cooloff_seconds,
         )
     _publish(rt, verification_id, lambda: rt.store.abandon(verification_id, idem, buckets))
     log.info("queued %s region=%s", verification_id, parsed.region)
     return CodeRequest(id=verification_id, state="queued", created=True)
+
+
+def _refuse(
+    code: str,
+    message: str,
+    rt: Runtime,
+    why: str | None = None,
+    *,
+    retry_after: int | None = None,
+) -> RequestRefused:
+    """The caller gets ``code``; the log line and the counters say which check fired."""
+    reason = why or code
+    log.warning("refused %s (%s)", code, reason)
+    count_refusal(rt.store, reason)
+    return RequestRefused(code, message, retry_after=retry_after)
+
+
+def _check_captcha(rt: Runtime, token: str | None, client_ip: str | None) -> bool:
+    """True when a token was given and the provider accepted it."""
+    mode = rt.settings.captcha_mode
+    if mode == "off" or (mode == "step_up" and not token):
+        return False
+    if not token:
+        raise _refuse("captcha_required", "complete the captcha and try again", rt)
+    result = rt.captcha.verify(token, client_ip)
+    if not result.ok:
+        raise _refuse(
+            "captcha_failed", "the captcha was not accepted", rt, f"captcha_{result.reason}"
+        )
+    if result.reason != "ok":
+        log.warning("captcha passed by failing open (%s)", result.reason)
+    return True
 
 
 def _ip_subject(client_ip: str | None) -> str | None:
@@ -203,17 +285,49 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
     return ServiceUnavailable("storage is unavailable; try again shortly")
 
 
-def verify_code(verification_id: str, code: str, *, runtime: Runtime | None = None) -> VerifyResult:
-    """One atomic Redis step: the code is right (and now used up), or why not."""
+def verify_code(
+    verification_id: str,
+    code: str,
+    *,
+    client_ip: str | None = None,
+    runtime: Runtime | None = None,
+) -> VerifyResult:
+    """One atomic Redis step: the code is right (and now used up), or why not.
+
+    ``client_ip`` makes wrong codes count per IP too (``OTP_VERIFY_MAX_PER_IP_PER_HOUR``).
+    """
     rt = _rt(runtime)
+    s = rt.settings
     if not is_verification_id(verification_id):
         return VerifyResult(ok=False, reason="unknown", attempts_left=0)
     typed = normalize_code(code) if isinstance(code, str) else ""
     candidate = code_digest(rt.secret, verification_id, typed)
+    ip = _ip_subject(client_ip)
+    ip_log = rt.store.keys.bucket("verify_ip", pseudonym(rt.secret, "ip", ip)) if ip else None
+    config = {
+        "key_prefix": rt.store.keys.prefix,
+        "window_ms": HOUR_MS,
+        "phone_limit": s.verify_max_per_phone_per_hour,
+        "ip_limit": s.verify_max_per_ip_per_hour,
+        "has_ip": ip_log is not None,
+        "pumping_window_ms": s.pumping_window_seconds * 1000,
+        "stats_ttl_ms": STATS_TTL_MS,
+    }
     try:
-        reason, left = rt.store.verify(verification_id, candidate)
+        reason, left, retry_after_ms = rt.store.verify(
+            verification_id,
+            candidate,
+            ip_log=ip_log,
+            stats_key=bucket_key(rt.store),
+            config=config,
+        )
     except UNAVAILABLE as exc:
         raise _unavailable(exc) from None
+    if reason == "rate_limited":
+        log.warning("verify %s refused: too many wrong codes for this phone or IP", verification_id)
+        return VerifyResult(
+            ok=False, reason=reason, attempts_left=left, retry_after=_retry_after(retry_after_ms)
+        )
     if reason != "ok":
         log.info("verify %s: %s (attempts left %d)", verification_id, reason, left)
     return VerifyResult(ok=reason == "ok", reason=reason, attempts_left=left)

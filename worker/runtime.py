@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from .captcha import CaptchaVerifier, make_verifier
 from .gateway import RequestsTransport, RetryPolicy, TargetSMSClient, Timeout, Transport
 from .settings import RETRY_MAX_DELAY, Settings
 from .store import Store, connect
@@ -22,6 +23,7 @@ class Runtime:
     store: Store
     transport: Transport | None = None
     _gateway: TargetSMSClient | None = field(default=None, init=False, repr=False)
+    _captcha: CaptchaVerifier | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
@@ -63,6 +65,21 @@ class Runtime:
                         allow_http=s.targetsms_allow_http,
                     )
         return self._gateway
+
+    @property
+    def captcha(self) -> CaptchaVerifier:
+        """The configured captcha provider (only used when CAPTCHA_MODE is not off)."""
+        if self._captcha is None:
+            s = self.settings
+            self._captcha = make_verifier(
+                s.captcha_provider,
+                s.captcha_secret,
+                verify_url=s.captcha_verify_url or None,
+                timeout=s.captcha_timeout_seconds,
+                min_score=s.captcha_min_score,
+                fail_open=s.captcha_fail_open,
+            )
+        return self._captcha
 
     def close(self) -> None:
         if self._gateway is not None:

@@ -89,6 +89,25 @@ class Settings:
     max_sms_per_hour: int = 1000
     max_sms_per_day: int = 10000
 
+    # Step-up captcha, pumping, guessing
+    captcha_provider: str = ""  # yandex, recaptcha, hcaptcha, turnstile
+    captcha_secret: str = field(default="", repr=False)
+    captcha_mode: str = "off"  # off, always, step_up
+    captcha_verify_url: str = ""
+    captcha_timeout_seconds: float = 3.0
+    captcha_min_score: float = 0.5
+    captcha_fail_open: bool = False
+    step_up_ip_per_hour: int = 3
+    step_up_prefix_per_hour: int = 10
+    pumping_window_seconds: int = 3600
+    pumping_min_sends: int = 20
+    pumping_min_conversion: float = 0.2
+    pumping_cooloff_seconds: int = 3600
+    pumping_action: str = "captcha"  # captcha, refuse
+    deny_prefixes: tuple[str, ...] = ()
+    verify_max_per_phone_per_hour: int = 10
+    verify_max_per_ip_per_hour: int = 30
+
     # Delivery polling
     poll_first_delay_seconds: float = 5.0
     poll_max_delay_seconds: float = 20.0
@@ -163,6 +182,25 @@ class Settings:
             if len(region) != 2 or not region.isalpha() or not region.isupper():
                 out.append("OTP_ALLOWED_COUNTRIES must list ISO 3166 codes such as RU,KZ,BY")
                 break
+        if self.captcha_mode not in ("off", "always", "step_up"):
+            out.append("CAPTCHA_MODE must be off, always or step_up")
+        elif self.captcha_mode != "off":
+            from .captcha import PROVIDERS
+
+            if self.captcha_provider not in PROVIDERS:
+                out.append(f"CAPTCHA_PROVIDER must be one of {', '.join(PROVIDERS)}")
+            if not self.captcha_secret:
+                out.append("CAPTCHA_SECRET is required when CAPTCHA_MODE is not off")
+            if self.captcha_verify_url:
+                problem = url_problem(self.captcha_verify_url, allow_http=False)
+                if problem:
+                    out.append(f"CAPTCHA_VERIFY_URL {problem}")
+        if self.pumping_action not in ("captcha", "refuse"):
+            out.append("OTP_PUMPING_ACTION must be captcha or refuse")
+        for prefix in self.deny_prefixes:
+            if not (prefix.startswith("+") and prefix[1:].isdigit() and 2 <= len(prefix) <= 16):
+                out.append("OTP_DENY_PREFIXES must list numbers or prefixes such as +7999,+7900123")
+                break
         if self.ttl_seconds > self.record_ttl_seconds:
             out.append("OTP_RECORD_TTL_SECONDS must be at least OTP_TTL_SECONDS")
         # Redis redelivers a message not acked within the visibility timeout, and a countdown
@@ -222,6 +260,23 @@ VARIABLES: tuple[_Var, ...] = (
     _Var("prefix_max_per_hour", "OTP_PREFIX_MAX_PER_HOUR", "int", 0, _INT_MAX),
     _Var("max_sms_per_hour", "OTP_MAX_SMS_PER_HOUR", "int", 1, _INT_MAX),
     _Var("max_sms_per_day", "OTP_MAX_SMS_PER_DAY", "int", 1, _INT_MAX),
+    _Var("captcha_provider", "CAPTCHA_PROVIDER"),
+    _Var("captcha_secret", "CAPTCHA_SECRET", "secret"),
+    _Var("captcha_mode", "CAPTCHA_MODE"),
+    _Var("captcha_verify_url", "CAPTCHA_VERIFY_URL"),
+    _Var("captcha_timeout_seconds", "CAPTCHA_TIMEOUT_SECONDS", "float", 0.1, 30),
+    _Var("captcha_min_score", "CAPTCHA_MIN_SCORE", "float", 0, 1),
+    _Var("captcha_fail_open", "CAPTCHA_FAIL_OPEN", "bool"),
+    _Var("step_up_ip_per_hour", "OTP_STEP_UP_IP_PER_HOUR", "int", 1, _INT_MAX),
+    _Var("step_up_prefix_per_hour", "OTP_STEP_UP_PREFIX_PER_HOUR", "int", 1, _INT_MAX),
+    _Var("pumping_window_seconds", "OTP_PUMPING_WINDOW_SECONDS", "int", 60, 7 * _DAY),
+    _Var("pumping_min_sends", "OTP_PUMPING_MIN_SENDS", "int", 1, _INT_MAX),
+    _Var("pumping_min_conversion", "OTP_PUMPING_MIN_CONVERSION", "float", 0, 1),
+    _Var("pumping_cooloff_seconds", "OTP_PUMPING_COOLOFF_SECONDS", "int", 1, 30 * _DAY),
+    _Var("pumping_action", "OTP_PUMPING_ACTION"),
+    _Var("deny_prefixes", "OTP_DENY_PREFIXES", "list"),
+    _Var("verify_max_per_phone_per_hour", "OTP_VERIFY_MAX_PER_PHONE_PER_HOUR", "int", 0, _INT_MAX),
+    _Var("verify_max_per_ip_per_hour", "OTP_VERIFY_MAX_PER_IP_PER_HOUR", "int", 0, _INT_MAX),
     _Var("poll_first_delay_seconds", "OTP_POLL_FIRST_DELAY_SECONDS", "float", 0.1, 3600),
     _Var("poll_max_delay_seconds", "OTP_POLL_MAX_DELAY_SECONDS", "float", 0.1, 3600),
     _Var("poll_max_age_seconds", "OTP_POLL_MAX_AGE_SECONDS", "int", 0, 7 * _DAY),

@@ -43,16 +43,22 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
-def connect(url: str) -> redis.Redis:
-    """A thread-safe client with timeouts: a Redis that goes away must not hang a request."""
-    return redis.Redis.from_url(
+def connect(url: str, max_connections: int = 128) -> redis.Redis:
+    """A thread-safe client with timeouts: a Redis that goes away must not hang a request.
+
+    The pool blocks (briefly) when every connection is busy instead of failing, so a burst of
+    web threads queues for a connection rather than erroring.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=5,
         decode_responses=True,
         socket_timeout=5,
         socket_connect_timeout=3,
         health_check_interval=30,
-        retry_on_timeout=False,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,14 @@ class Keys:
 
     def bucket(self, name: str, subject: str) -> str:
         return f"{self.prefix}rl:{name}:{subject}"
+
+    def pumping(self, prefix_digest: str, kind: str) -> str:
+        return f"{self.prefix}pf:{prefix_digest}:{kind}"
+
+    @property
+    def deny(self) -> str:
+        """The operator's deny list: configuration, so the one key without a TTL."""
+        return f"{self.prefix}deny"
 
     @property
     def record_prefix(self) -> str:
@@ -133,20 +147,17 @@ class Store:
 
     def create(
         self,
+        config: dict[str, Any],
         *,
         verification_id: str,
-        phone: str,
-        record_ttl_ms: int,
-        send_window_ms: int,
-        max_attempts: int,
         idempotency_key: str | None,
-        idempotency_ttl_ms: int,
+        prefix_digest: str,
+        stats_key: str,
         buckets: Sequence[Bucket],
-        extra: dict[str, str] | None = None,
     ) -> list[Any]:
+        """Run ``create.lua``; ``config`` is its JSON (see the script's header)."""
         k = self.keys
         bucket_keys, bucket_args = _bucket_args(buckets)
-        extras: list[Arg] = [x for pair in (extra or {}).items() for x in pair]
         return list(
             self._run(
                 "create",
@@ -154,21 +165,14 @@ class Store:
                     k.record(verification_id),
                     k.history(verification_id),
                     k.idempotency(idempotency_key or "-"),
+                    k.deny,
+                    k.pumping(prefix_digest, "s"),
+                    k.pumping(prefix_digest, "v"),
+                    k.pumping(prefix_digest, "flag"),
+                    stats_key,
                     *bucket_keys,
                 ],
-                [
-                    verification_id,
-                    phone,
-                    record_ttl_ms,
-                    send_window_ms,
-                    max_attempts,
-                    1 if idempotency_key else 0,
-                    idempotency_ttl_ms,
-                    k.events,
-                    k.record_prefix,
-                    *bucket_args,
-                    *extras,
-                ],
+                [json.dumps(config), *bucket_args[1:]],
             )
         )
 
@@ -187,14 +191,23 @@ class Store:
             [verification_id],
         )
 
-    def verify(self, verification_id: str, candidate: str) -> tuple[str, int]:
+    def verify(
+        self,
+        verification_id: str,
+        candidate: str,
+        *,
+        ip_log: str | None,
+        stats_key: str,
+        config: dict[str, Any],
+    ) -> tuple[str, int, int]:
+        """(reason, attempts left, retry after ms) from ``verify.lua``."""
         k = self.keys
-        reason, left = self._run(
+        reason, left, retry_after = self._run(
             "verify",
-            [k.record(verification_id), k.history(verification_id)],
-            [candidate, k.events, verification_id],
+            [k.record(verification_id), k.history(verification_id), ip_log or k.prefix, stats_key],
+            [candidate, k.events, verification_id, json.dumps(config)],
         )
-        return str(reason), int(left)
+        return str(reason), int(left), int(retry_after)
 
     def resend(
         self,

@@ -1,0 +1,287 @@
+"""Protecting the SMS budget and the codes: every limit at its boundary, the concurrency case,
+step-up captcha against a local provider stand-in, a pumping simulation and a brute-force run.
+Real Redis, real HTTP; nothing of ours is patched."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from conftest import Sandbox, make_settings
+from test_captcha import SECRET, StandIn, token
+
+from worker import RequestRefused, request_code, verify_code
+from worker.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.runtime import Runtime
+from worker.sending import send_verification
+from worker.stats import read_stats
+
+PHONE = "+79001234567"
+
+
+def runtime(redis_url: str, sandbox: Sandbox, **overrides: object) -> Runtime:
+    return Runtime.from_settings(make_settings(redis_url, sandbox, **overrides))
+
+
+def attempt(rt: Runtime, phone: str, **kwargs: object) -> str:
+    """'ok' or the refusal code."""
+    try:
+        request_code(phone, runtime=rt, **kwargs)  # type: ignore[arg-type]
+    except RequestRefused as exc:
+        return exc.code
+    return "ok"
+
+
+@pytest.fixture(autouse=True)
+def drop_queued_messages(redis_url: str) -> Iterator[None]:
+    """These tests queue sends that no worker takes; leave the broker clean for the next."""
+    yield
+    import redis
+
+    redis.Redis.from_url(redis_url).delete(SEND_QUEUE, POLL_QUEUE)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "phones", "ips"),
+    [
+        ({"phone_max_per_hour": 3}, [PHONE] * 4, [None] * 4),
+        ({"phone_max_per_day": 3}, [PHONE] * 4, [None] * 4),
+        ({"ip_max_per_hour": 3}, [f"+7900100{n:04d}" for n in range(4)], ["192.0.2.1"] * 4),
+        ({"ip_max_per_day": 3}, [f"+7900200{n:04d}" for n in range(4)], ["192.0.2.2"] * 4),
+        ({"prefix_max_per_hour": 3}, [f"+7900300{n:04d}" for n in range(4)], [None] * 4),
+        ({"max_sms_per_hour": 3}, [f"+79{n}04000000" for n in range(1, 5)], [None] * 4),
+        ({"max_sms_per_day": 3}, [f"+79{n}05000000" for n in range(1, 5)], [None] * 4),
+    ],
+    ids=[
+        "phone-hour",
+        "phone-day",
+        "ip-hour",
+        "ip-day",
+        "prefix-hour",
+        "global-hour",
+        "global-day",
+    ],
+)
+def test_each_limit_at_its_exact_boundary(
+    redis_url: str,
+    sandbox: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+    overrides: dict[str, int],
+    phones: list[str],
+    ips: list[str | None],
+) -> None:
+    rt = runtime(redis_url, sandbox, **overrides)
+    with caplog.at_level(logging.WARNING, logger="targetsms"):
+        results = [attempt(rt, p, client_ip=ip) for p, ip in zip(phones, ips, strict=True)]
+    assert results == ["ok", "ok", "ok", "rate_limited"]
+    bucket = next(iter(overrides)).replace("_max_per_", "_").replace("max_sms_per_", "global_")
+    bucket = bucket.replace("prefix_hour", "prefix_hour")
+    assert f"refused rate_limited ({bucket})" in caplog.text  # the log says which bucket
+    assert read_stats(rt.store)["last_hour"]["refused"] == {bucket: 1}
+
+
+def test_global_budget_logs_an_error(
+    redis_url: str, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = runtime(redis_url, sandbox, max_sms_per_hour=1)
+    assert attempt(rt, "+79001110000") == "ok"
+    with caplog.at_level(logging.ERROR, logger="targetsms"):
+        assert attempt(rt, "+79002220000") == "rate_limited"
+    assert "SMS budget reached (global_hour)" in caplog.text
+
+
+def test_windows_slide_and_retry_after_is_exact(redis_url: str, sandbox: Sandbox) -> None:
+    rt = runtime(redis_url, sandbox, resend_cooldown_seconds=2)
+    assert attempt(rt, PHONE) == "ok"
+    time.sleep(1.0)
+    with pytest.raises(RequestRefused) as info:
+        request_code(PHONE, runtime=rt)
+    assert info.value.code == "rate_limited" and info.value.retry_after == 1
+    assert info.value.message == "too many requests; try again later"  # generic
+    time.sleep(1.1)
+    assert attempt(rt, PHONE) == "ok"
+
+
+def test_ipv6_is_counted_per_64(redis_url: str, sandbox: Sandbox) -> None:
+    rt = runtime(redis_url, sandbox, ip_max_per_hour=2)
+    same_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::abcd"]
+    phones = [f"+7900400{n:04d}" for n in range(4)]
+    results = [attempt(rt, p, client_ip=ip) for p, ip in zip(phones, same_64, strict=False)]
+    assert results == ["ok", "ok", "rate_limited"]
+    assert attempt(rt, phones[3], client_ip="2001:db8:1:3::1") == "ok"  # another /64
+    assert attempt(rt, phones[3][:-1] + "9", client_ip="not-an-ip") == "invalid_ip"
+
+
+def test_200_simultaneous_requests_for_one_phone_give_one_sms(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    rt = runtime(redis_url, sandbox, resend_cooldown_seconds=60)
+    barrier = threading.Barrier(200)
+    results: list[str] = []
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            req = request_code(PHONE, runtime=rt)
+        except RequestRefused as exc:
+            outcome = exc.code
+        else:
+            outcome = "ok"
+            with lock:
+                ids.append(req.id)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=one) for _ in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(results) == {"ok": 1, "rate_limited": 199}
+    assert send_verification(rt, ids[0]).result == "sent"
+    assert len(sandbox.outbox(PHONE)) == 1
+
+
+def test_deny_list_from_settings_and_from_the_cli(redis_url: str, sandbox: Sandbox) -> None:
+    rt = runtime(redis_url, sandbox, deny_prefixes=("+7999123",))
+    assert attempt(rt, "+79991234567") == "phone_not_allowed"
+    env = {**os.environ, **rt.settings.to_env()}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "worker.cli", *args], env=env, capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+
+    assert cli("block", "+7900 55").returncode == 0
+    assert attempt(rt, "+79005512345") == "phone_not_allowed"
+    assert attempt(rt, "+79005612345") == "ok"
+    assert "+790055" in cli("block").stdout
+    assert cli("unblock", "+790055").returncode == 0
+    assert attempt(rt, "+79005512345") == "ok"
+    assert cli("block", "7900").returncode == 2  # not a prefix: usage error
+
+
+def test_brute_force_gets_at_most_max_attempts_comparisons(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    rt = runtime(redis_url, sandbox, verify_max_per_phone_per_hour=0)
+    req = request_code(PHONE, runtime=rt)
+    send_verification(rt, req.id)
+    real = sandbox.last_code(PHONE)
+    reasons: Counter[str] = Counter()
+    for guess in range(10_000):
+        candidate = f"{guess:06d}"
+        if candidate == real:
+            continue
+        reasons[verify_code(req.id, candidate, runtime=rt).reason] += 1
+    compares = int(rt.store.redis.hget(rt.store.keys.record(req.id), "compares") or 0)
+    print(f"\nbrute force: 10,000 guesses -> {compares} comparisons, outcomes {dict(reasons)}")
+    assert compares == rt.settings.max_attempts
+    assert reasons["wrong"] == rt.settings.max_attempts - 1 and reasons["locked"] >= 9_990
+    assert verify_code(req.id, real, runtime=rt).reason == "locked"
+
+
+def test_wrong_codes_count_per_phone_and_per_ip_across_verifications(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    rt = runtime(redis_url, sandbox, verify_max_per_phone_per_hour=4, verify_max_per_ip_per_hour=6)
+
+    def fresh(phone: str) -> str:
+        req = request_code(phone, runtime=rt)
+        send_verification(rt, req.id)
+        return req.id
+
+    # Per phone: rotating verifications does not multiply guesses.
+    a, b = fresh(PHONE), fresh(PHONE)
+    reasons = [verify_code(v, "000000", runtime=rt).reason for v in (a, a, b, b, b)]
+    assert reasons == ["wrong", "wrong", "wrong", "wrong", "rate_limited"]
+    c = fresh(PHONE)
+    limited = verify_code(c, sandbox.last_code(PHONE), runtime=rt)
+    assert limited.reason == "rate_limited" and limited.retry_after is not None
+    assert 0 < limited.retry_after <= 3600  # the lockout ends by itself
+    # Per IP: one client guessing across many phones.
+    ids = [fresh(f"+7900600{n:04d}") for n in range(7)]
+    ip = "198.51.100.77"
+    got = [verify_code(v, "000000", client_ip=ip, runtime=rt).reason for v in ids]
+    assert got == ["wrong"] * 6 + ["rate_limited"]
+
+
+def test_captcha_always_and_failures(redis_url: str, sandbox: Sandbox) -> None:
+    with StandIn() as provider:
+        rt = runtime(
+            redis_url, sandbox, captcha_mode="always", captcha_provider="yandex",
+            captcha_secret=SECRET, captcha_verify_url=provider.url("yandex"),
+            captcha_timeout_seconds=0.3,
+        )  # fmt: skip
+        assert attempt(rt, "+79001110001") == "captcha_required"
+        assert attempt(rt, "+79001110001", captcha_token=token("bad")) == "captcha_failed"
+        assert attempt(rt, "+79001110001", captcha_token=token("slow")) == "captcha_failed"
+        assert attempt(rt, "+79001110001", captcha_token=token("good")) == "ok"
+        sent_params = provider.received[-1].form
+        assert sent_params["secret"] == SECRET and sent_params["token"].startswith("good.")
+        stats = read_stats(rt.store)["last_hour"]["refused"]
+        assert stats == {"captcha_required": 1, "captcha_invalid": 1, "captcha_timeout": 1}
+
+
+def test_captcha_step_up_on_unusual_ip_volume(redis_url: str, sandbox: Sandbox) -> None:
+    with StandIn() as provider:
+        rt = runtime(
+            redis_url, sandbox, captcha_mode="step_up", captcha_provider="turnstile",
+            captcha_secret=SECRET, captcha_verify_url=provider.url("turnstile"),
+            step_up_ip_per_hour=2,
+        )  # fmt: skip
+        ip = "203.0.113.50"
+        phones = [f"+7900700{n:04d}" for n in range(4)]
+        results = [attempt(rt, p, client_ip=ip) for p in phones[:3]]
+        assert results == ["ok", "ok", "captcha_required"]
+        assert attempt(rt, phones[2], client_ip="203.0.113.51") == "ok"  # a normal client
+        good = attempt(rt, phones[3], client_ip=ip, captcha_token=token("good"))
+        assert good == "ok"
+
+
+def test_pumping_flags_a_prefix_that_never_verifies(
+    redis_url: str, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = runtime(redis_url, sandbox, pumping_min_sends=5, pumping_min_conversion=0.5)
+    with caplog.at_level(logging.WARNING, logger="targetsms"):
+        results = [attempt(rt, f"+7900800{n:04d}") for n in range(7)]
+    assert results == ["ok"] * 5 + ["rate_limited"] * 2  # captcha off: refused
+    assert "pumping suspected" in caplog.text
+    assert "refused rate_limited (pumping)" in caplog.text
+    assert attempt(rt, "+79008010000") == "ok"  # another prefix is not affected
+    # A prefix whose users do verify is never flagged.
+    for n in range(8):
+        phone = f"+7900900{n:04d}"
+        req = request_code(phone, runtime=rt)
+        send_verification(rt, req.id)
+        assert verify_code(req.id, sandbox.last_code(phone), runtime=rt).ok
+    stats = read_stats(rt.store)["last_hour"]
+    assert stats["verified"] == 8 and stats["countries"]["RU"]["sent"] == 14
+
+
+def test_pumping_simulation_against_the_default_limits(redis_url: str, sandbox: Sandbox) -> None:
+    """10,000 requests over 1,000 prefixes from 500 IPs, with the shipped defaults."""
+    defaults = {
+        "phone_max_per_hour": 5, "phone_max_per_day": 10, "ip_max_per_hour": 10,
+        "ip_max_per_day": 50, "prefix_max_per_hour": 20, "max_sms_per_hour": 1000,
+        "max_sms_per_day": 10000, "pumping_min_sends": 20, "resend_cooldown_seconds": 60,
+    }  # fmt: skip
+    rt = runtime(redis_url, sandbox, **defaults)
+    outcomes: Counter[str] = Counter()
+    for n in range(10_000):
+        prefix, ip = n % 1000, n % 500
+        phone = f"+7{901 + prefix // 100}{prefix % 100:03d}{n // 1000:04d}"
+        outcomes[attempt(rt, phone, client_ip=f"10.{ip // 250}.{ip % 250}.1")] += 1
+    print(f"\npumping simulation, default limits: {dict(outcomes)}")
+    assert outcomes["ok"] <= rt.settings.max_sms_per_hour
+    assert outcomes["ok"] + outcomes["rate_limited"] == 10_000
