@@ -98,7 +98,9 @@ def test_broker_down_loses_nothing(redis_url: str, sandbox: Sandbox) -> None:
 def test_check_reports_each_part(redis_url: str, sandbox: Sandbox) -> None:
     good = run(make_settings(redis_url, sandbox), "check")
     assert good.returncode == 0, good.stdout
-    assert [line.split()[0] for line in good.stdout.splitlines()] == ["ok"] * 4
+    assert [
+        line.split()[0] for line in good.stdout.splitlines() if not line.startswith("note")
+    ] == ["ok"] * 4
     bad = run(make_settings(redis_url, sandbox, targetsms_password=PASSWORD + "x"), "check")
     assert bad.returncode == 1 and "FAIL gateway" in bad.stdout and "auth_failed" in bad.stdout
 

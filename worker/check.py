@@ -29,6 +29,10 @@ def run_checks(out: TextIO) -> int:
             line(False, "settings", problem)
         return 1
     line(True, "settings", f"sender {settings.targetsms_sender}, service {settings.service_name}")
+    if settings.captcha_mode == "off":
+        out.write(
+            "note     captcha is off here: make sure your form checks one (the guide requires it)\n"
+        )
     rt = Runtime.from_settings(settings)
     try:
         info = rt.store.redis.info("server")
