@@ -244,3 +244,19 @@ def test_unreachable_gateway_is_a_network_error() -> None:
     with pytest.raises(NetworkError) as info:
         send(client, "+79001234567")
     assert "p" not in info.value.message.split()
+
+
+def test_state_outcomes_of_every_magic_number(client: TargetSMSClient) -> None:
+    expected = {
+        "+79990000004": "partly_deliver",
+        "+79990000005": "not_deliver",
+        "+79990000006": "expired",
+        "+79990000007": "send",
+        "+79990000008": "read",
+    }
+    ids = {phone: send(client, phone).id_sms for phone in expected}
+    error_id = send(client, "+79990000600").id_sms
+    time.sleep(0.4)
+    entries = {e.id_sms: e for e in client.get_state([*ids.values(), error_id])}
+    assert {phone: entries[i].status for phone, i in ids.items()} == expected
+    assert entries[error_id].status is None and entries[error_id].error

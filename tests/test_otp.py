@@ -4,6 +4,7 @@ sandbox over HTTP (the worker-process path is in test_pipeline.py)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 
@@ -180,3 +181,21 @@ def test_settings_copy_is_independent(rt: Runtime) -> None:
     other = dataclasses.replace(rt.settings, redis_prefix="other:")
     assert other.redis_prefix != rt.settings.redis_prefix
     assert isinstance(rt.store.redis, redis.Redis)
+
+
+def test_state_changes_are_published(rt: Runtime, sandbox: Sandbox) -> None:
+    pubsub = rt.store.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(rt.store.keys.events)
+    verification = sent(rt)
+    assert verify_code(verification, sandbox.last_code(PHONE), runtime=rt).ok
+    events = []
+    deadline = time.monotonic() + 5
+    while len(events) < 4 and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message:
+            events.append(json.loads(message["data"]))
+    pubsub.close()
+    assert [e["event"] for e in events] == ["queued", "sending", "sent", "verified"]
+    assert all(e["id"] == verification for e in events)
+    assert events[2]["delivery_status"] == "send" and events[3]["state"] == "verified"
+    assert PHONE not in json.dumps(events)

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 from .gateway import GatewayError
 from .runtime import Runtime
-from .sending import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
 
-__all__ = ["PollReport", "poll_due"]
+__all__ = ["PollReport", "poll_due", "schedule_next_poll"]
 
 log = logging.getLogger("targetsms.poll")
 
+# One poll task serves every send whose first poll falls within this window.
+POLL_SLACK_MS = 1000
+# A poll task that never ran (lost with a broker) stops blocking new ones after this long.
+POLL_MARKER_GRACE_MS = 60_000
 # Claimed ids are not handed to another poller for this long.
 LEASE_MS = 30_000
 
@@ -57,10 +60,15 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
                 first_delay_ms=int(s.poll_first_delay_seconds * 1000),
                 max_delay_ms=int(s.poll_max_delay_seconds * 1000),
             )
-    scheduled = store.poll_schedule(
-        slack_ms=POLL_SLACK_MS, grace_ms=POLL_MARKER_GRACE_MS, clear=marker
-    )
-    next_poll = (scheduled[0], scheduled[1] / 1000) if scheduled is not None else None
+    next_poll = schedule_next_poll(rt, clear=marker)
     if claimed:
         log.info("polled %d ids: %d changed, %d done", len(claimed), changed, stopped)
     return PollReport(asked=len(claimed), changed=changed, stopped=stopped, next_poll=next_poll)
+
+
+def schedule_next_poll(rt: Runtime, clear: str = "") -> tuple[str, float] | None:
+    """(marker, delay seconds) when a poll task must be queued now; None when one already is."""
+    scheduled = rt.store.poll_schedule(
+        slack_ms=POLL_SLACK_MS, grace_ms=POLL_MARKER_GRACE_MS, clear=clear
+    )
+    return (scheduled[0], scheduled[1] / 1000) if scheduled is not None else None

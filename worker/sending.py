@@ -15,16 +15,13 @@ from dataclasses import dataclass
 
 from .codes import code_digest
 from .gateway import DeliveryFailed, GatewayError, call_with_retries, is_final
+from .polling import schedule_next_poll
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
 
 __all__ = ["SendOutcome", "send_verification"]
 
 log = logging.getLogger("targetsms.send")
-
-# One poll task serves every send whose first poll falls within this window.
-POLL_SLACK_MS = 1000
-POLL_MARKER_GRACE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +127,5 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         result.status,
         attempts,
     )
-    poll = None
-    if first_poll_ms:
-        scheduled = store.poll_schedule(slack_ms=POLL_SLACK_MS, grace_ms=POLL_MARKER_GRACE_MS)
-        if scheduled is not None:
-            poll = (scheduled[0], scheduled[1] / 1000)
+    poll = schedule_next_poll(rt) if first_poll_ms else None
     return SendOutcome("sent", poll=poll)
