@@ -21,11 +21,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+from .gateway.validation import url_problem
 
 __all__ = [
     "DEFAULT_VERIFY_URLS",
@@ -321,36 +322,10 @@ def make_verifier(
 
 
 def _check_url(url: str) -> None:
-    """https only; plain http is allowed for loopback so tests can use a local stand-in.
-
-    Nothing may ride in the URL itself (credentials, a query): it shows up in reprs and errors.
-    """
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        raise ValueError("captcha verify_url is not a valid URL") from None
-    if not host:
-        raise ValueError("captcha verify_url has no host")
-    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
-        raise ValueError("captcha verify_url must not carry credentials, a query or a fragment")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and _is_loopback(host):
-        return
-    raise ValueError(
-        "captcha verify_url must use https (plain http only to a loopback host), "
-        f"got {parts.scheme or 'no'} scheme for host {host!r}"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """https only; plain http is allowed for loopback so tests can use a local stand-in."""
+    problem = url_problem(url, allow_http=False)
+    if problem:
+        raise ValueError(f"captcha verify_url {problem}")
 
 
 def _clean_ip(remote_ip: str | None) -> str | None:

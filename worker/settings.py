@@ -169,7 +169,9 @@ class Settings:
             ("TARGETSMS_URL", self.targetsms_url),
             ("TARGETSMS_STATE_URL", self.targetsms_state_url),
         ):
-            problem = url_problem(url, allow_http=self.targetsms_allow_http)
+            problem = url_problem(
+                url, allow_http=self.targetsms_allow_http, http_hint=", or TARGETSMS_ALLOW_HTTP=1"
+            )
             if problem:
                 out.append(f"{name} {problem}")
         for name, url, schemes in (

@@ -45,6 +45,7 @@ _FAILED_INITIAL = {
     "not_deliver": "not_delivered",
     "expired": "expired",
 }
+_HTTP_HINT = ": the password travels in the body; allow_http=True to override"
 _HEADERS = {"Content-Type": CONTENT_TYPE, "Accept": "text/xml"}
 
 
@@ -73,7 +74,7 @@ class TargetSMSClient:
             raise InvalidRequest("login and password must not be empty")
         balance_url = balance_url or sibling_url(state_url, "/xml/balance.php")
         for name, url in (("send", send_url), ("state", state_url), ("balance", balance_url)):
-            problem = url_problem(url, allow_http=allow_http)
+            problem = url_problem(url, allow_http=allow_http, http_hint=_HTTP_HINT)
             if problem:
                 raise InvalidRequest(f"{name} URL {problem}")
         self._login = login
