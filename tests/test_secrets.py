@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 from conftest import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
@@ -45,20 +47,47 @@ def test_task_messages_carry_ids_only(redis_url: str, sandbox: Sandbox) -> None:
 
 
 def test_logs_flower_and_status_hold_no_secrets(
-    redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
+    redis_url: str,
+    sandbox: Sandbox,
+    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
 ) -> None:
     settings = make_settings(redis_url, sandbox, targetsms_read_timeout=0.5)
     rt = Runtime.from_settings(settings)
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     port = free_port()
+    flower_log = tmp_path / "flower.log"
     flower = subprocess.Popen(
         celery_argv("flower", f"--port={port}", "--address=127.0.0.1", "--basic-auth=u:p"),
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=flower_log.open("wb"),
         stderr=subprocess.STDOUT,
     )
     try:
         worker = start_worker(settings, env={"CELERY_LOG_LEVEL": "DEBUG"})
+
+        def flower_tasks(wanted: list[str]) -> dict[str, dict[str, object]] | None:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/api/tasks", auth=("u", "p"), timeout=2)
+            except requests.ConnectionError:
+                return None
+            tasks: dict[str, dict[str, object]] = r.json() if r.ok else {}
+            seen = " ".join(str(t.get("args")) for t in tasks.values())
+            return tasks if all(i in seen for i in wanted) else None
+
+        # Flower records only the events it receives once subscribed: send probes until one
+        # shows up there.
+        def probe_seen() -> bool:
+            probe = request_code(f"+7900111{secrets.randbelow(10**4):04d}", runtime=rt).id
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                if flower_tasks([probe]):
+                    return True
+                time.sleep(0.2)
+            return False
+
+        wait_until(probe_seen, timeout=40)
+
         ids = [request_code(phone, client_ip="198.51.100.4", runtime=rt).id for phone in PHONES]
         for verification_id in ids:
             wait_until(
@@ -71,15 +100,7 @@ def test_logs_flower_and_status_hold_no_secrets(
         time.sleep(1.5)  # let the first delivery polls run and log
         assert not secrets_in(worker.output(), codes), worker.output()[-2000:]
 
-        def flower_tasks() -> dict[str, dict[str, object]] | None:
-            try:
-                r = requests.get(f"http://127.0.0.1:{port}/api/tasks", auth=("u", "p"), timeout=2)
-            except requests.ConnectionError:
-                return None
-            tasks: dict[str, dict[str, object]] = r.json() if r.ok else {}
-            return tasks if len(tasks) >= len(ids) else None
-
-        tasks = wait_until(flower_tasks, timeout=30, interval=0.5)
+        tasks = wait_until(lambda: flower_tasks(ids), timeout=30, interval=0.5)
         assert not secrets_in(json.dumps(tasks, ensure_ascii=False), codes)
         send_args = " ".join(
             str(t["args"]) for t in tasks.values() if t["name"] == "tasks.send_code"

