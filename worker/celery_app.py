@@ -102,9 +102,11 @@ def celery_config() -> dict[str, Any]:
         },
         "task_publish_retry": True,
         "task_publish_retry_policy": _PUBLISH_RETRY,
-        # Flower shows tasks from these events; arguments are ids only.
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost a Redis publish per task state (12% of a worker's CPU, measured in
+        # BENCHMARKS.md); Flower switches them on in the workers while it runs (its
+        # --enable-events, on by default). Arguments are ids only either way.
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
     }
 
 

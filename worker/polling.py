@@ -17,7 +17,8 @@ __all__ = ["PollReport", "poll_due", "schedule_next_poll"]
 
 log = logging.getLogger("targetsms.poll")
 
-# One poll task serves every send whose first poll falls within this window.
+# One poll task serves every send whose first poll falls within this window, and polls follow
+# each other at least this far apart unless a full batch is due.
 POLL_SLACK_MS = 1000
 # A poll task that never ran (lost with a broker) stops blocking new ones after this long.
 POLL_MARKER_GRACE_MS = 60_000
@@ -69,6 +70,9 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
 def schedule_next_poll(rt: Runtime, clear: str = "") -> tuple[str, float] | None:
     """(marker, delay seconds) when a poll task must be queued now; None when one already is."""
     scheduled = rt.store.poll_schedule(
-        slack_ms=POLL_SLACK_MS, grace_ms=POLL_MARKER_GRACE_MS, clear=clear
+        slack_ms=POLL_SLACK_MS,
+        grace_ms=POLL_MARKER_GRACE_MS,
+        batch=rt.settings.poll_batch_size,
+        clear=clear,
     )
     return (scheduled[0], scheduled[1] / 1000) if scheduled is not None else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .codes import code_digest
 from .gateway import DeliveryFailed, GatewayError, call_with_retries, is_final
-from .polling import schedule_next_poll
+from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
 
@@ -51,7 +51,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         )
         return SendOutcome("busy", retry_in=min(int(claim[1]) / 1000, BUSY_RETRY_MAX_DELAY))
     phone, left_ms = str(claim[1]), int(claim[2])
-    log.info(
+    log.debug(
         "send %s: claimed, %.1f s left before the send deadline", verification_id, left_ms / 1000
     )
 
@@ -114,6 +114,9 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         first_poll_ms=first_poll_ms,
         max_attempts=s.max_attempts,
         poll_ttl_ms=int((s.poll_max_age_seconds + s.poll_max_delay_seconds) * 1000) + 60_000,
+        poll_slack_ms=POLL_SLACK_MS,
+        poll_grace_ms=POLL_MARKER_GRACE_MS,
+        poll_batch=s.poll_batch_size,
     )
     if stored[0] != "sent":
         log.warning(
@@ -127,5 +130,6 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         result.status,
         attempts,
     )
-    poll = schedule_next_poll(rt) if first_poll_ms else None
+    # store_sent also decided whether this send must queue the next poll task (one Lua call).
+    poll = (str(stored[1]), int(stored[2]) / 1000) if int(stored[1]) else None
     return SendOutcome("sent", poll=poll)

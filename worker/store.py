@@ -282,6 +282,9 @@ class Store:
         first_poll_ms: int,
         max_attempts: int,
         poll_ttl_ms: int,
+        poll_slack_ms: int,
+        poll_grace_ms: int,
+        poll_batch: int,
     ) -> list[Any]:
         k = self.keys
         return list(
@@ -292,6 +295,7 @@ class Store:
                     k.history(verification_id),
                     k.lock(verification_id),
                     k.poll,
+                    k.poll_marker,
                 ],
                 [
                     token,
@@ -304,6 +308,9 @@ class Store:
                     verification_id,
                     max_attempts,
                     poll_ttl_ms,
+                    poll_slack_ms,
+                    poll_grace_ms,
+                    poll_batch,
                 ],
             )
         )
@@ -356,9 +363,11 @@ class Store:
         return int(changed), int(stopped)
 
     def poll_schedule(
-        self, *, slack_ms: int, grace_ms: int, clear: str = ""
+        self, *, slack_ms: int, grace_ms: int, batch: int, clear: str = ""
     ) -> tuple[str, int] | None:
         """(marker, delay ms) for a poll task to queue now, or None when one is already queued."""
         k = self.keys
-        out = self._run("poll_schedule", [k.poll, k.poll_marker], [slack_ms, grace_ms, clear])
+        out = self._run(
+            "poll_schedule", [k.poll, k.poll_marker], [slack_ms, grace_ms, clear, batch]
+        )
         return (str(out[1]), int(out[2])) if out[0] == 1 else None

@@ -58,3 +58,25 @@ local function buckets_take(keys, key_offset, n, first, now, member)
     redis.call('PEXPIRE', key, window)
   end
 end
+
+-- Make sure one poll task is queued for the earliest due id; many sends in the same moment
+-- share it, hence one `state` request for many ids. Returns due ms and delay ms when the
+-- caller must queue that task now, nil when one already is.
+local function schedule_poll(poll_key, marker_key, slack, grace, clear, batch)
+  if clear ~= '' and redis.call('GET', marker_key) == clear then
+    redis.call('DEL', marker_key)
+  end
+  local first = redis.call('ZRANGE', poll_key, 0, 0, 'WITHSCORES')
+  if #first == 0 then return nil end
+  local now = now_ms()
+  local due = math.max(tonumber(first[2]), now)
+  -- Right after a poll, wait out the slack unless a full batch is already due: under steady
+  -- load this gathers many ids per request instead of polling back to back for one or two.
+  if clear ~= '' and redis.call('ZCOUNT', poll_key, '-inf', now) < batch then
+    due = math.max(due, now + slack)
+  end
+  local marked = tonumber(redis.call('GET', marker_key) or '')
+  if marked and marked <= due + slack then return nil end
+  redis.call('SET', marker_key, due, 'PX', due - now + grace)
+  return due, due - now
+end
