@@ -40,7 +40,7 @@ from harness import (  # noqa: E402
     start_sandbox,
     wait_until,
 )
-from scenarios import Context, produce, rt_app_purge, start_workers  # noqa: E402
+from scenarios import Context, produce, purge_queues, start_workers  # noqa: E402
 
 from worker.devstack import Stack  # noqa: E402
 from worker.otp import request_code  # noqa: E402
@@ -60,6 +60,36 @@ _BUCKETS = {
     "queue": "thread pool (threading, queue, futures)",
     "concurrent": "thread pool (threading, queue, futures)",
 }
+
+
+# What a sample was doing: the innermost frame that matches a marker decides.
+_ACTIVITIES = (
+    ("logging", ("Logger._log", "Logger.info", "Logger.warning", "Logger.debug", "Logger.log")),
+    ("Celery events (task-received/started/succeeded/sent)", ("(celery/events/",)),
+    ("kombu: a new redis.Redis per broker operation", ("Channel._create_client",)),
+    ("send: claim_send (Lua)", ("Store.claim_send",)),
+    ("send: store_sent (Lua)", ("Store.store_sent",)),
+    ("send: poll_schedule (Lua)", ("Store.poll_schedule",)),
+    ("send: gateway HTTP (requests)", ("RequestsTransport.post",)),
+    ("send: XML build/parse, phone, checks", ("TargetSMSClient.send_code",)),
+    ("send: retry wrapper (tenacity)", ("call_with_retries",)),
+    ("publishing poll tasks", ("enqueue_poll",)),
+    ("poll task: state request + Lua", ("poll_due",)),
+    ("send: rest of send_verification", ("send_verification",)),
+    ("acks and unacked bookkeeping (acks_late)", ("QoS.", "Message.ack", "Request.acknowledge")),
+    ("Celery task tracing (pool thread)", ("trace_task", "apply_target")),
+    ("consumer loop: receive, decode, reserve", ("asynloop", "Hub.create_loop")),
+    ("thread pool", ("concurrent/futures", "threading.py")),
+)
+
+
+def _activity(frames: list[tuple[str, str]]) -> str:
+    for func, path in reversed(frames):
+        label = f"{func} ({_short(path)})"
+        for name, markers in _ACTIVITIES:
+            if any(marker in label for marker in markers):
+                return name
+    return "other"
 
 
 def _frames(stack: str) -> list[tuple[str, str]]:
@@ -83,6 +113,7 @@ def summarize(collapsed: Path, top: int) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     packages: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -96,11 +127,14 @@ def summarize(collapsed: Path, top: int) -> str:
         func, path = frames[-1]
         own[f"{func} ({_short(path)})"] += count
         packages[_package(path)] += count
+        activities[_activity(frames)] += count
         for name in {f"{f} ({_short(p)})" for f, p in frames}:
             inclusive[name] += count
     if not total:
         return "no samples"
-    lines = [f"{total} samples holding the GIL", "", "self, by top-level module:"]
+    lines = [f"{total} samples holding the GIL", "", "by activity:"]
+    lines += [f"  {n / total:6.1%}  {name}" for name, n in activities.most_common()]
+    lines += ["", "self, by top-level module:"]
     lines += [f"  {n / total:6.1%}  {name}" for name, n in packages.most_common()]
     lines += ["", f"top {top} by self:"]
     lines += [f"  {n / total:6.1%}  {name}" for name, n in own.most_common(top)]
@@ -149,14 +183,14 @@ def profile_worker(args: argparse.Namespace, ctx: Context, out: Path) -> None:
 
 
 def profile_producer(args: argparse.Namespace, ctx: Context) -> None:
-    rt_app_purge()
+    purge_queues()
     phones = ctx.phones.take(args.calls)
     profiler = cProfile.Profile()
     profiler.enable()
     for i, phone in enumerate(phones):
         request_code(phone, client_ip=client_ip(i))
     profiler.disable()
-    rt_app_purge()
+    purge_queues()
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("cumulative").print_stats(args.top)

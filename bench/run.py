@@ -22,10 +22,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -43,6 +45,7 @@ from harness import (  # noqa: E402
     Phones,
     Sandbox,
     bench_redis,
+    calibration_ms,
     machine,
     procfile_worker,
     start_sandbox,
@@ -68,6 +71,7 @@ TARGETS = {
     "state_requests_per_message": ("<=", 0.1),
     "worker_rss_mb": ("<=", 150.0),
     "speedup_2_vs_1_workers_0ms": (">=", 1.7),
+    "state_requests_per_message_0ms": ("<=", 0.1),
 }
 
 
@@ -82,28 +86,35 @@ class OursRun:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    bare: tuple[tuple[float, int, int], ...]  # latency, threads as a multiple of the
-    # worker's concurrency, SMS
+    """What one mode runs. The headline pair (bare loop and ours at 200 ms, one worker process,
+    as many threads as its concurrency) runs ``pairs`` times, interleaved, and its medians are
+    reported: the machine is shared, so one run of each can be unlucky."""
+
+    pairs: int
+    pair_sms: tuple[int, int]  # bare, ours
+    live_seconds: float  # paced phase of the first "ours" run at each latency
+    bare: tuple[tuple[float, int, int], ...]  # more: latency, threads / concurrency, SMS
     naive: tuple[tuple[float, int], ...]  # latency, SMS
-    ours: tuple[OursRun, ...]
+    ours: tuple[OursRun, ...]  # more
     api_calls: int
 
 
 QUICK = Plan(
-    bare=((SLOW, 1, 1200), (FAST, 1, 1500)),
-    naive=((SLOW, 30), (FAST, 300)),
-    ours=(
-        OursRun(SLOW, 1, 1200, live_seconds=4, settle=True),
-        OursRun(FAST, 1, 1500),
-        OursRun(FAST, 2, 1500),
-    ),
+    pairs=1,
+    pair_sms=(1000, 1000),
+    live_seconds=4,
+    bare=((FAST, 1, 1500),),
+    naive=((SLOW, 40), (FAST, 300)),
+    ours=(OursRun(FAST, 1, 1200, settle=True), OursRun(FAST, 2, 1200)),
     api_calls=2000,
 )
 FULL = Plan(
-    bare=((SLOW, 1, 4000), (SLOW, 2, 5000), (FAST, 1, 5000)),
-    naive=((SLOW, 100), (FAST, 1000)),
+    pairs=3,
+    pair_sms=(4000, 4000),
+    live_seconds=10,
+    bare=((SLOW, 2, 5000), (FAST, 1, 5000)),
+    naive=((SLOW, 120), (FAST, 1000)),
     ours=(
-        OursRun(SLOW, 1, 4000, live_seconds=10, settle=True),
         OursRun(SLOW, 2, 5000, settle=True),
         OursRun(FAST, 1, 5000, live_seconds=10, settle=True),
         OursRun(FAST, 2, 6000, settle=True),
@@ -116,27 +127,66 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+_T0 = time.monotonic()
+
+
+def _step(text: str) -> None:
+    print(f"  {time.monotonic() - _T0:5.0f} s  {text}", file=sys.stderr, flush=True)
+
+
 def run(plan: Plan, ctx: Context, sandboxes: dict[float, Sandbox]) -> dict[str, Any]:
     conc = ctx.worker.concurrency
-    results: list[Result] = []
-
-    def step(text: str) -> None:
-        print(f"  .. {text}", file=sys.stderr, flush=True)
-
-    step(f"producer API: {plan.api_calls} request_code + {2 * plan.api_calls} verify_code")
+    _step(f"producer API: {plan.api_calls} request_code + {2 * plan.api_calls} verify_code")
     api = run_api_latency(ctx, sandboxes[SLOW], plan.api_calls)
+
+    bare_runs: list[Result] = []
+    ours_runs: list[Result] = []
+    for i in range(plan.pairs):
+        tag = f" (pair {i + 1} of {plan.pairs})" if plan.pairs > 1 else ""
+        _step(f"bare loop, 200 ms, {conc} threads, {plan.pair_sms[0]} SMS{tag}")
+        bare_runs.append(run_bare(ctx, sandboxes[SLOW], plan.pair_sms[0], conc))
+        first = i == 0
+        _step(f"ours, 200 ms, 1 worker x {conc}, {plan.pair_sms[1]} SMS{tag}")
+        ours_runs.append(
+            run_ours(
+                ctx,
+                sandboxes[SLOW],
+                1,
+                plan.pair_sms[1],
+                live_seconds=plan.live_seconds if first else 0.0,
+                settle=first,
+            )
+        )
+    results = [merge_runs(bare_runs), merge_runs(ours_runs)]
+
     for latency, multiple, n in plan.bare:
-        step(f"bare loop, {latency:g} ms, {multiple * conc} threads, {n} SMS")
+        _step(f"bare loop, {latency:g} ms, {multiple * conc} threads, {n} SMS")
         results.append(run_bare(ctx, sandboxes[latency], n, multiple * conc))
     for latency, n in plan.naive:
-        step(f"naive Celery, {latency:g} ms, {n} SMS")
+        _step(f"naive Celery, {latency:g} ms, {n} SMS")
         results.append(run_naive(ctx, sandboxes[latency], n))
     for r in plan.ours:
-        step(f"ours, {r.latency_ms:g} ms, {r.workers} worker(s) x {conc}, {r.n} SMS")
+        _step(f"ours, {r.latency_ms:g} ms, {r.workers} worker(s) x {conc}, {r.n} SMS")
         results.append(
             run_ours(ctx, sandboxes[r.latency_ms], r.workers, r.n, r.live_seconds, r.settle)
         )
     return summarize(results, api, conc)
+
+
+def merge_runs(runs: list[Result]) -> Result:
+    """One result for repeated runs: median sends/s and CPU, the rest from the first run."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    groups = first.cpu_per_1000.keys()
+    return dataclasses.replace(
+        first,
+        sends=sum(r.sends for r in runs),
+        sends_per_s=statistics.median(r.sends_per_s for r in runs),
+        cpu_per_1000={g: statistics.median(r.cpu_per_1000[g] for r in runs) for g in groups},
+        errors=sum(r.errors for r in runs),
+        extra={**first.extra, "sends_per_s_runs": [round(r.sends_per_s, 1) for r in runs]},
+    )
 
 
 def _find(results: list[Result], scenario: str, latency: float, procs: int, conc: int) -> Result:
@@ -152,26 +202,35 @@ def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b > 0 and not math.isnan(a) and not math.isnan(b) else math.nan
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def summarize(results: list[Result], api: dict[str, float], conc: int) -> dict[str, Any]:
     ours = _find(results, "ours", SLOW, 1, conc)
     ours_fast = _find(results, "ours", FAST, 1, conc)
+    bare = _find(results, "bare", SLOW, 1, conc)
+    naive = _find(results, "naive", SLOW, 1, 0)
     out: dict[str, Any] = {
-        "ratio_vs_bare": _ratio(
-            ours.sends_per_s, _find(results, "bare", SLOW, 1, conc).sends_per_s
-        ),
-        "ratio_vs_naive": _ratio(ours.sends_per_s, _find(results, "naive", SLOW, 1, 0).sends_per_s),
+        "ratio_vs_bare": _ratio(ours.sends_per_s, bare.sends_per_s),
+        "ratio_vs_naive": _ratio(ours.sends_per_s, naive.sends_per_s),
         "request_code_p99_ms": api["request_code_p99_ms"],
         "verify_code_p99_ms": api["verify_code_p99_ms"],
-        "state_requests_per_message": round(ours.state_per_message or math.nan, 4),
+        "state_requests_per_message": _rounded(ours.state_per_message, 4),
         "worker_rss_mb": ours.rss_mb,
         "speedup_2_vs_1_workers_0ms": _ratio(
             _find(results, "ours", FAST, 2, conc).sends_per_s, ours_fast.sends_per_s
         ),
+        "state_requests_per_message_0ms": _rounded(ours_fast.state_per_message, 4),
         "ours_200ms_sends_per_s": round(ours.sends_per_s, 1),
+        "bare_200ms_sends_per_s": round(bare.sends_per_s, 1),
+        "naive_200ms_sends_per_s": round(naive.sends_per_s, 1),
         "ours_0ms_sends_per_s": round(ours_fast.sends_per_s, 1),
-        "worker_cpu_s_per_1000_sends_0ms": ours_fast.cpu_per_1000.get("worker"),
         "worker_cpu_s_per_1000_sends_200ms": ours.cpu_per_1000.get("worker"),
+        "worker_cpu_s_per_1000_sends_0ms": ours_fast.cpu_per_1000.get("worker"),
+        "bare_cpu_s_per_1000_sends_200ms": bare.cpu_per_1000.get("bench"),
         **{k: v for k, v in ours.extra.items() if k.endswith("_ms")},
+        **{f"{k}_0ms": v for k, v in ours_fast.extra.items() if k.endswith("_ms")},
         **api,
     }
     with_2x = [r for r in results if r.scenario == "bare" and r.concurrency == 2 * conc]
@@ -193,20 +252,26 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def print_table(summary: dict[str, Any]) -> None:
     head = (
-        f"{'scenario':<22}{'SMS':>6}{'sends/s':>9}{'CPU s/1000: worker':>20}{'sandbox':>8}"
-        f"{'redis':>7}{'bench':>7}{'state/msg':>10}{'RSS MB':>8}{'err':>5}"
+        f"{'scenario':<22}{'SMS':>6}{'sends/s':>9}"
+        f"{'CPU s/1000 SMS: own':>21}{'sandbox':>8}{'redis':>7}"
+        f"{'cores: own':>12}{'other':>7}{'state/msg':>10}{'RSS MB':>8}{'err':>5}"
     )
     print(head)
     print("-" * len(head))
     for r in summary["scenarios"]:
-        cpu = r["cpu_per_1000"]
-        own = cpu.get("worker", cpu.get("bench"))
+        cpu, cores = r["cpu_per_1000"], r["extra"].get("cpu_cores", {})
+        own = "worker" if "worker" in cpu else "bench"
         print(
-            f"{r['label']:<22}{r['sends']:>6}{_fmt(r['sends_per_s']):>9}{_fmt(own, 2):>20}"
-            f"{_fmt(cpu.get('sandbox'), 2):>8}{_fmt(cpu.get('redis'), 2):>7}"
-            f"{_fmt(cpu.get('bench'), 2) if 'worker' in cpu else '(same)':>7}"
-            f"{_fmt(r['state_per_message'], 3):>10}{_fmt(r['rss_mb']):>8}{r['errors']:>5}"
+            f"{r['label']:<22}{r['sends']:>6}{_fmt(r['sends_per_s']):>9}"
+            f"{_fmt(cpu.get(own), 2):>21}{_fmt(cpu.get('sandbox'), 2):>8}"
+            f"{_fmt(cpu.get('redis'), 2):>7}{_fmt(cores.get(own), 2):>12}"
+            f"{_fmt(cores.get('other'), 2):>7}{_fmt(r['state_per_message'], 3):>10}"
+            f"{_fmt(r['rss_mb']):>8}{r['errors']:>5}"
         )
+    print(
+        "own = the worker process(es), or this process for the bare loop; other = the rest of"
+        " the machine (not ours) while measuring"
+    )
     print()
     for r in summary["scenarios"]:
         extra = r["extra"]
@@ -220,11 +285,16 @@ def print_table(summary: dict[str, Any]) -> None:
                 f" request_code p99 under load {extra['request_code_under_load_p99_ms']} ms"
             )
     print(
-        f"producer API, one call at a time ({summary['calls']} each):"
+        f"producer API, one call at a time ({summary['api_calls']} each):"
         f" request_code p50 {summary['request_code_p50_ms']} ms"
         f" p99 {summary['request_code_p99_ms']} ms;"
         f" verify_code p50 {summary['verify_code_p50_ms']} ms"
         f" p99 {summary['verify_code_p99_ms']} ms"
+    )
+    before, after = summary["calibration_ms"]
+    print(
+        f"machine speed: a fixed workload took {before:g} ms of CPU at the start, {after:g} ms"
+        " at the end (lower is faster; compare runs by it)"
     )
     print()
     for key, (op, target) in TARGETS.items():
@@ -235,6 +305,17 @@ def print_table(summary: dict[str, Any]) -> None:
             met = value >= target if op == ">=" else value <= target
             verdict = "met" if met else "MISSED"
         print(f"{key:<30}{_fmt(value, 3):>10}   target {op} {target:g}   {verdict}")
+
+
+def _no_nan(value: Any) -> Any:
+    """NaN (a figure that could not be computed) as null: strict JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,47 +329,53 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     logs = Path(tempfile.mkdtemp(prefix="targetsms-bench-"))
     stack = Stack()
-    started = time.monotonic()
-    ok = False
+    status, message = 1, ""
     try:
-        worker = procfile_worker()
-        print(f"worker: {worker.describe()}  [{worker.source}]", file=sys.stderr)
-        redis_url = bench_redis(stack)
-        redis_pid = next((p.pid for name, p in stack.processes if name == "redis"), None)
-        sandboxes = {latency: start_sandbox(stack, logs, latency) for latency in (SLOW, FAST)}
-        ctx = Context(stack, logs, redis_url, redis_pid, Phones(), worker)
-        summary = run(plan, ctx, sandboxes)
-        summary = {
-            "mode": "quick" if args.quick else "full",
-            "elapsed_s": round(time.monotonic() - started, 1),
-            "worker_command": worker.describe(),
-            "machine": machine(),
-            **summary,
-        }
+        summary = run_all(plan, stack, logs, quick=args.quick)
         print_table(summary)
         if args.json:
-            args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        print(f"\ndone in {summary['elapsed_s']:.0f} s", file=sys.stderr)
-        ok = True
-        return 0
+            text = json.dumps(_no_nan(summary), indent=2, ensure_ascii=False, allow_nan=False)
+            args.json.write_text(text + "\n")
+        status, message = 0, f"\ndone in {summary['elapsed_s']:.0f} s"
     except KeyboardInterrupt:
-        print("bench: interrupted; stopping everything it started", file=sys.stderr)
-        return 130
+        status, message = 130, f"bench: interrupted; stopped what it started (logs in {logs})"
     except BenchError as exc:
-        print(f"bench: error: {exc} (logs in {logs})", file=sys.stderr)
-        args.keep_logs = True
-        return 1
+        message = f"bench: error: {exc} (logs in {logs})"
     except Exception as exc:
         if os.environ.get("BENCH_DEBUG"):
             raise
-        print(f"bench: error: {type(exc).__name__}: {exc} (logs in {logs})", file=sys.stderr)
-        args.keep_logs = True
-        return 1
+        message = f"bench: error: {type(exc).__name__}: {exc} (logs in {logs})"
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the cleanup finish
+        # Producer threads still running after an error may log about the Redis stopped here.
+        logging.disable(logging.CRITICAL)
         stack.close()
-        if ok and not args.keep_logs:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if status == 0 and not args.keep_logs:
             shutil.rmtree(logs, ignore_errors=True)
+    print(message, file=sys.stderr)
+    return status
+
+
+def run_all(plan: Plan, stack: Stack, logs: Path, *, quick: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    speed_before = calibration_ms()
+    worker = procfile_worker()
+    print(f"worker: {worker.describe()}  [{worker.source}]", file=sys.stderr)
+    redis_url = bench_redis(stack)
+    redis_pid = next((p.pid for name, p in stack.processes if name == "redis"), None)
+    sandboxes = {latency: start_sandbox(stack, logs, latency) for latency in (SLOW, FAST)}
+    ctx = Context(stack, logs, redis_url, redis_pid, Phones(), worker)
+    summary = run(plan, ctx, sandboxes)
+    return {
+        "mode": "quick" if quick else "full",
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "worker_command": worker.describe(),
+        "machine": machine(),
+        # CPU ms of a fixed workload before and after: the VM's speed drifts between runs.
+        "calibration_ms": [speed_before, calibration_ms()],
+        **summary,
+    }
 
 
 if __name__ == "__main__":
