@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from conftest import Sandbox, WorkerProcess, make_settings, wait_until
 
-from worker import ServiceUnavailable, get_status
+from worker import ServiceUnavailable, get_status, request_code
 from worker.devstack import start_redis
 from worker.runtime import Runtime
 
@@ -68,3 +68,27 @@ def _try_send(settings: object, phone: str) -> str | None:
         return _send(settings, phone)
     except AssertionError:
         return None
+
+
+def test_a_stalled_store_requeues_the_send_instead_of_losing_it(
+    redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """Records in one Redis, the broker in another; the records' Redis stops answering."""
+    import signal
+
+    store_url, proc, tmp = start_redis()
+    try:
+        settings = make_settings(store_url, sandbox, broker_url=redis_url)
+        rt = Runtime.from_settings(settings)
+        req = request_code("+79001234569", runtime=rt)
+        proc.send_signal(signal.SIGSTOP)  # the record is there, but Redis does not answer
+        worker = start_worker(settings)
+        wait_until(lambda: "Redis unavailable" in worker.output(), timeout=30)
+        proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: get_status(req.id, runtime=rt).state == "sent", timeout=60)
+        assert len(sandbox.outbox("+79001234569")) == 1
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(10)
+        tmp.cleanup()
