@@ -199,3 +199,13 @@ def test_state_changes_are_published(rt: Runtime, sandbox: Sandbox) -> None:
     assert all(e["id"] == verification for e in events)
     assert events[2]["delivery_status"] == "send" and events[3]["state"] == "verified"
     assert PHONE not in json.dumps(events)
+
+
+def test_a_send_lost_before_its_deadline_can_be_resent(redis_url: str, sandbox: Sandbox) -> None:
+    rt = Runtime.from_settings(make_settings(redis_url, sandbox, send_deadline_seconds=1))
+    req = request_code(PHONE, runtime=rt)  # imagine its message never reaches a worker
+    assert resend(req.id, runtime=rt).created is False  # still in flight
+    time.sleep(1.1)
+    assert resend(req.id, runtime=rt).created is True
+    assert send_verification(rt, req.id).result == "sent"
+    assert verify_code(req.id, sandbox.last_code(PHONE), runtime=rt).ok

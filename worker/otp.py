@@ -399,11 +399,14 @@ def resend(verification_id: str, *, runtime: Runtime | None = None) -> CodeReque
     if out[0] == "not_allowed":
         raise RequestRefused("not_allowed", f"a {out[1]} verification cannot be resent")
     if out[0] == "limited":
-        log.warning("resend %s refused rate_limited bucket=%s", verification_id, out[2])
-        raise RequestRefused(
-            "rate_limited", "too many requests; try again later", retry_after=_retry_after(out[1])
+        raise _refuse(
+            "rate_limited",
+            "too many requests; try again later",
+            rt,
+            str(out[2]),
+            retry_after=_retry_after(out[1]),
         )
-    # The record is queued again; if the broker is down it fails by its send deadline.
+    # The record is queued again; if the broker is down, a resend after the send deadline works.
     try:
         enqueue_send(verification_id)
     except _PUBLISH_FAILED:

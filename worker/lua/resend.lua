@@ -4,14 +4,18 @@
 --       7 number of buckets, then per bucket: window ms, limit, name
 -- Returns {'ok'} | {'in_flight'} | {'unknown'} | {'not_allowed', state} | {'limited', ms, name}
 local r = KEYS[1]
-local f = redis.call('HMGET', r, 'state', 'sends')
+local f = redis.call('HMGET', r, 'state', 'sends', 'send_deadline')
 local state = f[1]
 if not state then return {'unknown'} end
-if state == 'queued' or state == 'sending' then return {'in_flight'} end
+local now = now_ms()
+-- A send still within its deadline is in flight; past it, it was lost (e.g. never queued
+-- because the broker was down) and may be sent again.
+if (state == 'queued' or state == 'sending') and now < (tonumber(f[3]) or 0) then
+  return {'in_flight'}
+end
 if state == 'verified' or state == 'canceled' or state == 'locked' then
   return {'not_allowed', state}
 end
-local now = now_ms()
 if (tonumber(f[2]) or 0) >= tonumber(ARGV[5]) then
   return {'limited', math.max(redis.call('PTTL', r), 1), 'sends_per_verification'}
 end
