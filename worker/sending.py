@@ -7,6 +7,7 @@ first attempt is alive or done.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -18,6 +19,7 @@ from .gateway import DeliveryFailed, GatewayError, call_with_retries, is_final
 from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
+from .store import UNAVAILABLE
 
 __all__ = ["SendOutcome", "send_verification"]
 
@@ -62,7 +64,10 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         nonlocal attempts
         attempts = n
         if n > 1:
-            store.extend_lock(verification_id, token, lock_ttl_ms)
+            # Best effort: if Redis blinks here the lock may lapse early, and the record's
+            # state still keeps a second worker from sending once this one has stored.
+            with contextlib.suppress(*UNAVAILABLE):
+                store.extend_lock(verification_id, token, lock_ttl_ms)
 
     try:
         result = call_with_retries(
@@ -89,6 +94,8 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         log.warning("send %s failed: %s after %d attempt(s)", verification_id, exc.code, attempts)
         store.store_failed(verification_id, token, error_code=exc.code, message=exc.message)
         return SendOutcome("failed")
+    except UNAVAILABLE:
+        raise  # Redis is away: the task hands the message back
     except Exception as exc:
         # A bug, not a gateway answer: fail the record rather than leave it "sending", and log
         # where it happened without the exception text (it might quote a value).
