@@ -110,6 +110,7 @@ class _HTTPVerifier:
         timeout: float,
         fail_open: bool,
         session: requests.Session,
+        min_score: float | None = None,
     ) -> None:
         self.name = name
         self._secret = secret
@@ -117,6 +118,7 @@ class _HTTPVerifier:
         self._timeout = timeout
         self._fail_open = fail_open
         self._session = session
+        self._min_score = min_score  # only the siteverify shape has scores
 
     def __repr__(self) -> str:
         return (
@@ -230,22 +232,6 @@ class SiteverifyVerifier(_HTTPVerifier):
     no score and pass on ``success`` alone. hCaptcha's enterprise score has other semantics and
     Turnstile has none, so they are built without ``min_score``.
     """
-
-    def __init__(
-        self,
-        name: str,
-        secret: str,
-        verify_url: str,
-        *,
-        timeout: float,
-        fail_open: bool,
-        session: requests.Session,
-        min_score: float | None = None,
-    ) -> None:
-        super().__init__(
-            name, secret, verify_url, timeout=timeout, fail_open=fail_open, session=session
-        )
-        self._min_score = min_score
 
     def _form(self, token: str, remote_ip: str | None) -> dict[str, str]:
         form = {"secret": self._secret, "response": token}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 
 from .codes import pseudonym
-from .phone import Phone
 from .settings import Settings
 from .store import Bucket, Keys
 
@@ -36,16 +35,12 @@ def send_buckets(
     keys: Keys,
     secret: bytes,
     *,
-    phone: Phone | None = None,
-    phone_digest: str | None = None,
-    prefix_digest: str | None = None,
+    phone_digest: str,
+    prefix_digest: str,
     ip: str | None = None,
 ) -> list[Bucket]:
-    """The buckets one SMS to ``phone`` (or to the phone behind the digests) counts against."""
+    """The buckets one SMS counts against, for the phone and prefix behind these digests."""
     s = settings
-    if phone is not None:
-        phone_digest = pseudonym(secret, "phone", phone.e164)
-        prefix_digest = pseudonym(secret, "prefix", phone.prefix)
     candidates: list[tuple[str, str | None, int, int]] = [
         ("phone_cooldown", phone_digest, s.resend_cooldown_seconds * 1000, 1),
         ("phone_hour", phone_digest, HOUR_MS, s.phone_max_per_hour),

@@ -161,9 +161,12 @@ def request_code(
     ip = _ip_subject(client_ip)
     captcha_passed = _check_captcha(rt, captcha_token, client_ip)
 
-    buckets = send_buckets(s, rt.store.keys, rt.secret, phone=parsed, ip=ip)
-    names = [b.name for b in buckets]
+    phone_digest = pseudonym(rt.secret, "phone", parsed.e164)
     prefix_digest = pseudonym(rt.secret, "prefix", parsed.prefix)
+    buckets = send_buckets(
+        s, rt.store.keys, rt.secret, phone_digest=phone_digest, prefix_digest=prefix_digest, ip=ip
+    )
+    names = [b.name for b in buckets]
     idem = pseudonym(rt.secret, "idem", idempotency_key) if idempotency_key else None
     verification_id = new_verification_id()
     config = {
@@ -191,7 +194,7 @@ def request_code(
         "stats_ttl_ms": STATS_TTL_MS,
         "extra": {
             "region": parsed.region,
-            "phone_key": pseudonym(rt.secret, "phone", parsed.e164),
+            "phone_key": phone_digest,
             "prefix_key": prefix_digest,
         },
     }
