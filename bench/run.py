@@ -323,7 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller run, under 2 minutes")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="worker threads per process instead of the Procfile's (to compare pool sizes)",
+    )
     args = parser.parse_args(argv)
+    if args.concurrency is not None and args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
     signal.signal(signal.SIGTERM, _interrupt)
 
     plan = QUICK if args.quick else FULL
@@ -331,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack()
     status, message = 1, ""
     try:
-        summary = run_all(plan, stack, logs, quick=args.quick)
+        summary = run_all(plan, stack, logs, quick=args.quick, concurrency=args.concurrency)
         print_table(summary)
         if args.json:
             text = json.dumps(_no_nan(summary), indent=2, ensure_ascii=False, allow_nan=False)
@@ -357,10 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def run_all(plan: Plan, stack: Stack, logs: Path, *, quick: bool) -> dict[str, Any]:
+def run_all(
+    plan: Plan, stack: Stack, logs: Path, *, quick: bool, concurrency: int | None = None
+) -> dict[str, Any]:
     started = time.monotonic()
     speed_before = calibration_ms()
     worker = procfile_worker()
+    if concurrency is not None:
+        worker = dataclasses.replace(worker, concurrency=concurrency, source="--concurrency")
     print(f"worker: {worker.describe()}  [{worker.source}]", file=sys.stderr)
     redis_url = bench_redis(stack)
     redis_pid = next((p.pid for name, p in stack.processes if name == "redis"), None)
