@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import redis
 import requests
 
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE
-from worker.devstack import Stack, redis_answers
+from worker.devstack import Stack, WaitTimeout, redis_answers, wait_until
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,24 +73,6 @@ def tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return ""
     return " | ".join(line.strip() for line in text[-lines:])
-
-
-def wait_until(
-    check: Callable[[], bool],
-    timeout: float,
-    what: str,
-    interval: float = 0.05,
-    alive: Sequence[subprocess.Popen[bytes]] = (),
-) -> None:
-    """Poll ``check``; ``BenchError`` after ``timeout`` or as soon as a watched process dies."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        for proc in alive:
-            if proc.poll() is not None:
-                raise BenchError(f"{what}: process {proc.pid} exited with {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"{what}: not done within {timeout:.0f} s")
-        time.sleep(interval)
 
 
 def stop_process(stack: Stack, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -196,7 +178,7 @@ def start_sandbox(stack: Stack, logs: Path, latency_ms: float) -> Sandbox:
 
     try:
         wait_until(listening, 20, "sandbox gateway", alive=[proc])
-    except BenchError as exc:
+    except (BenchError, WaitTimeout) as exc:
         raise BenchError(f"{exc} ({tail(log)})") from None
     return Sandbox(found[0], proc, latency_ms)
 

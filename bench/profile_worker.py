@@ -34,6 +34,7 @@ for _path in (_BENCH, _BENCH.parent):
 from harness import (  # noqa: E402
     BenchError,
     Phones,
+    WaitTimeout,
     bench_redis,
     client_ip,
     procfile_worker,
@@ -223,7 +224,7 @@ def main() -> int:
         profile_worker(args, ctx, out)
         profile_producer(args, ctx)
         return 0
-    except (BenchError, subprocess.CalledProcessError) as exc:
+    except (BenchError, WaitTimeout, subprocess.CalledProcessError) as exc:
         print(f"profile: error: {exc}", file=sys.stderr)
         return 1
     finally:

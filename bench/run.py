@@ -44,6 +44,7 @@ from harness import (  # noqa: E402
     BenchError,
     Phones,
     Sandbox,
+    WaitTimeout,
     bench_redis,
     calibration_ms,
     machine,
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         status, message = 0, f"\ndone in {summary['elapsed_s']:.0f} s"
     except KeyboardInterrupt:
         status, message = 130, f"bench: interrupted; stopped what it started (logs in {logs})"
-    except BenchError as exc:
+    except (BenchError, WaitTimeout) as exc:
         message = f"bench: error: {exc} (logs in {logs})"
     except Exception as exc:
         if os.environ.get("BENCH_DEBUG"):

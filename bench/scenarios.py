@@ -32,6 +32,7 @@ from harness import (
     CpuMeter,
     Phones,
     Sandbox,
+    WaitTimeout,
     WorkerCommand,
     bench_settings,
     child_env,
@@ -249,9 +250,12 @@ def run_naive(ctx: Context, sandbox: Sandbox, n: int) -> Result:
         try:
             metered = track_sends(sandbox, n, meter, 60 + n, [proc], what)
             wait_until(
-                lambda: sandbox.stats()["state"] >= n, 30 + n / 2, f"{what}: state requests", 0.1
+                lambda: sandbox.stats()["state"] >= n,
+                30 + n / 2,
+                f"{what}: state requests",
+                interval=0.1,
             )
-        except BenchError as exc:
+        except (BenchError, WaitTimeout) as exc:
             raise BenchError(f"{exc} ({tail(log)})") from None
         rss = rss_mb([proc.pid])
         concurrency = len(_children(proc.pid))
@@ -388,7 +392,7 @@ def run_ours(
         try:
             metered = track_sends(sandbox, n, meter, 60 + n / 20, alive, what)
             wait_until(lambda: _all_sent(rt, ids), 30, f"{what}: records", alive=alive)
-        except BenchError as exc:
+        except (BenchError, WaitTimeout) as exc:
             raise BenchError(f"{exc} ({tail(procs[0][1])})") from None
         arrivals = sandbox.arrivals()
         rate = sustained_rate(arrivals[p] for p in phones if p in arrivals)

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .devstack import Stack, celery_argv, free_port, python, redis_answers, wait_for
+from .devstack import Stack, celery_argv, free_port, python, redis_answers, wait_until
 
 __all__ = ["run_demo"]
 
@@ -87,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> int:
             env,
             logs / "gateway.log",
         )  # fmt: skip
-        wait_for(lambda: _answers(f"{gateway}/healthz"), 15, "sandbox gateway")
+        wait_until(lambda: _answers(f"{gateway}/healthz"), 15, "sandbox gateway")
         _say(f"gateway   sandbox at {gateway} (outbox: {gateway}/sandbox/outbox)")
 
         stack.spawn(
@@ -132,7 +132,7 @@ def run_demo(args: argparse.Namespace) -> int:
         _say(f"verify    ok={result.ok} reason={result.reason}")
         if not result.ok:
             return 1
-        wait_for(
+        wait_until(
             lambda: get_status(req.id).delivery_status not in (None, "send"), 30, "delivery report"
         )
         status = get_status(req.id)

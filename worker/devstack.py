@@ -16,13 +16,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
-__all__ = ["Stack", "free_port", "redis_answers", "redis_server_binary", "start_redis"]
+__all__ = [
+    "Stack",
+    "WaitTimeout",
+    "free_port",
+    "redis_answers",
+    "redis_server_binary",
+    "start_redis",
+    "wait_until",
+]
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -53,13 +64,32 @@ def redis_server_binary() -> str | None:
     return str(path) if path and Path(path).exists() else None
 
 
-def wait_for(check: object, timeout: float, what: str, interval: float = 0.05) -> None:
+class WaitTimeout(RuntimeError):
+    """A condition was not met in time, or a process it depended on died first."""
+
+
+def wait_until(
+    check: Callable[[], T],
+    timeout: float = 20.0,
+    what: str = "condition",
+    *,
+    interval: float = 0.05,
+    alive: Sequence[subprocess.Popen[bytes]] = (),
+) -> T:
+    """Poll ``check`` until it returns something truthy, and return that; ``WaitTimeout``
+    after ``timeout`` or as soon as a watched process exits. One helper for the demo, the
+    tests and the benchmarks: every delay-based check waits for a positive signal."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
+    while True:
+        value = check()
+        if value:
+            return value
+        for proc in alive:
+            if proc.poll() is not None:
+                raise WaitTimeout(f"{what}: process {proc.pid} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"{what}: not met within {timeout:g} s (last: {value!r})")
         time.sleep(interval)
-    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
 
 
 @dataclass
@@ -140,7 +170,7 @@ def start_redis(
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        wait_for(lambda: redis_answers(url), 15, "redis-server")
+        wait_until(lambda: redis_answers(url), 15, "redis-server")
     except RuntimeError:
         proc.kill()
         tmp.cleanup()

@@ -11,7 +11,7 @@ import yaml
 
 from worker.settings import VARIABLES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Bind addresses legitimately differ: loopback on a host, all interfaces inside a container.
 _BIND = re.compile(r"--(address|host)[= ](\S+)")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import Sandbox, WorkerProcess, make_settings, wait_until
+from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import ServiceUnavailable, get_status, request_code
 from worker.devstack import start_redis

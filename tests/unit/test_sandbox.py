@@ -30,7 +30,7 @@ from worker.sandbox import (
     start_in_thread,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XML = {"Content-Type": "text/xml; charset=utf-8"}
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 import redis
-from conftest import Sandbox, make_settings
+from helpers import Sandbox, make_settings
 
 from worker import (
     RequestRefused,

@@ -75,7 +75,7 @@ def test_secrets_are_not_in_the_repr() -> None:
 def test_variable_names_are_documented_in_the_readme() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [v.env for v in VARIABLES if f"`{v.env}`" not in readme]
     assert not missing, f"settings missing from the README: {missing}"
 

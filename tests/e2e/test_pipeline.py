@@ -7,7 +7,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from conftest import PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
+from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import get_status, request_code, resend, verify_code
 from worker.runtime import Runtime

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import LOGIN, PASSWORD, Sandbox
+from helpers import LOGIN, PASSWORD, Sandbox
 
 from worker.gateway import (
     DeliveryFailed,

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from conftest import Sandbox, make_settings
+from helpers import Sandbox, make_settings
 from test_captcha import SECRET, StandIn, token
 
 from worker import RequestRefused, request_code, verify_code

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from conftest import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
+from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import get_status, request_code, verify_code
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE

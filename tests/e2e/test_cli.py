@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from conftest import PASSWORD, Sandbox, WorkerProcess, make_settings
+from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings
 
 from worker.devstack import free_port
 from worker.settings import Settings

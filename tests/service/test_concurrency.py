@@ -8,7 +8,7 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import Sandbox, make_settings
+from helpers import Sandbox, make_settings
 
 from worker import request_code, verify_code
 from worker.runtime import Runtime
