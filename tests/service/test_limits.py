@@ -282,7 +282,8 @@ def test_pumping_simulation_against_the_default_limits(redis_url: str, sandbox: 
     defaults = {
         "OTP_PHONE_MAX_PER_HOUR": 5, "OTP_PHONE_MAX_PER_DAY": 10, "OTP_IP_MAX_PER_HOUR": 10,
         "OTP_IP_MAX_PER_DAY": 50, "OTP_PREFIX_MAX_PER_HOUR": 20, "OTP_MAX_SMS_PER_HOUR": 1000,
-        "OTP_MAX_SMS_PER_DAY": 10000, "OTP_PUMPING_MIN_SENDS": 20, "OTP_RESEND_COOLDOWN_SECONDS": 60,
+        "OTP_MAX_SMS_PER_DAY": 10000, "OTP_PUMPING_MIN_SENDS": 20,
+        "OTP_RESEND_COOLDOWN_SECONDS": 60,
     }  # fmt: skip
     rt = runtime(redis_url, sandbox, **defaults)
     outcomes: Counter[str] = Counter()
