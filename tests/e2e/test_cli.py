@@ -121,7 +121,7 @@ def test_fake_gateway_command_answers_the_guides_request() -> None:
         line = proc.stdout.readline()
         url = line.split()[-1]
         import requests
-        from test_protocol import GUIDE_REQUEST
+        from guide_samples import GUIDE_REQUEST
 
         answer = requests.post(
             f"{url}/password_generation/api.php",
