@@ -325,10 +325,7 @@ def produce(
 
 
 def _fields(rt: Runtime, ids: Sequence[str], field: str) -> list[str | None]:
-    pipe = rt.store.redis.pipeline(transaction=False)
-    for verification_id in ids:
-        pipe.hget(rt.store.keys.record(verification_id), field)
-    return list(pipe.execute())
+    return rt.store.field_of(ids, field)
 
 
 def _all_sent(rt: Runtime, ids: Sequence[str]) -> bool:
@@ -337,7 +334,7 @@ def _all_sent(rt: Runtime, ids: Sequence[str]) -> bool:
 
 def _settled(rt: Runtime, ids: Sequence[str]) -> bool:
     """Nothing left to poll and every sent message has a final delivery status."""
-    if rt.store.redis.zcard(rt.store.keys.poll):
+    if rt.store.polling_count():
         return False
     return all(status in FINAL_STATUSES for status in _fields(rt, ids, "delivery_status"))
 

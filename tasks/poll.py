@@ -9,10 +9,10 @@ from typing import Any
 from celery.exceptions import Reject
 from celery.signals import worker_ready
 
-from worker.celery_app import POLL_TASK, app, enqueue_poll
+from worker.celery_app import POLL_TASK, app
 from worker.polling import poll_due, schedule_next_poll
 from worker.runtime import get_runtime
-from worker.store import UNAVAILABLE
+from worker.store import StoreUnavailable
 
 from .send import UNAVAILABLE_PAUSE_SECONDS
 
@@ -21,23 +21,25 @@ log = logging.getLogger("targetsms.poll")
 
 @app.task(name=POLL_TASK, ignore_result=True)
 def poll_status(marker: str = "") -> int:
+    rt = get_runtime()
     try:
-        report = poll_due(get_runtime(), str(marker))
-    except UNAVAILABLE as exc:
-        log.warning("poll: Redis unavailable (%s), requeued", type(exc).__name__)
+        report = poll_due(rt, str(marker))
+    except StoreUnavailable as exc:
+        log.warning("poll: %s, requeued", exc)
         time.sleep(UNAVAILABLE_PAUSE_SECONDS)
         raise Reject(requeue=True) from None
     if report.next_poll is not None:
-        enqueue_poll(*report.next_poll)
+        rt.queue.enqueue_poll(report.next_poll.marker, report.next_poll.delay_seconds)
     return report.asked
 
 
 @worker_ready.connect
 def resume_polling(**_: Any) -> None:
     """Re-arm polling when a worker starts, in case a poll task was lost with a broker."""
+    rt = get_runtime()
     try:
-        scheduled = schedule_next_poll(get_runtime())
-    except UNAVAILABLE:
+        scheduled = schedule_next_poll(rt)
+    except StoreUnavailable:
         return  # the next send re-arms it
     if scheduled is not None:
-        enqueue_poll(*scheduled)
+        rt.queue.enqueue_poll(scheduled.marker, scheduled.delay_seconds)

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 import requests
 
 from worker.devstack import wait_until
+from worker.runtime import Runtime
 from worker.sandbox import RunningSandbox
 from worker.settings import Settings
 
@@ -27,6 +29,7 @@ __all__ = [
     "WorkerProcess",
     "amqp_available",
     "make_settings",
+    "raw_redis",
     "wait_until",
 ]
 
@@ -124,3 +127,9 @@ class WorkerProcess:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def raw_redis(rt: Runtime) -> redis.Redis:
+    """A client of the runtime's Redis for tests that look at what is stored (the product
+    itself reads and writes it only through the Store)."""
+    return redis.Redis.from_url(rt.settings.redis_url, decode_responses=True)

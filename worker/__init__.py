@@ -1,9 +1,12 @@
 """targetsms-worker: SMS one-time-code login through TargetSMS, on Celery and Redis.
 
-Web apps call the producer API below; ``celery -A worker worker`` runs the senders.
+Web apps call the producer API below; ``celery -A worker worker`` runs the senders. The Celery
+app (``worker.app``) is built on first access, so importing the API, the gateway or the sandbox
+does not import Celery.
 """
 
-from .celery_app import app
+from typing import Any
+
 from .otp import (
     CodeRequest,
     RequestRefused,
@@ -18,8 +21,6 @@ from .otp import (
     verify_code,
 )
 from .settings import Settings, SettingsError
-
-celery = app
 
 __all__ = [
     "CodeRequest",
@@ -38,3 +39,12 @@ __all__ = [
     "resend",
     "verify_code",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` and ``celery`` (what ``celery -A worker`` looks up), built on first access."""
+    if name in ("app", "celery"):
+        from .celery_app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,9 @@ from typing import Any
 
 from celery import Celery
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
 
+from .queue import QueueUnavailable
 from .runtime import get_runtime
 from .settings import SettingsError
 
@@ -21,9 +23,8 @@ __all__ = [
     "POLL_TASK",
     "SEND_QUEUE",
     "SEND_TASK",
+    "CeleryQueue",
     "app",
-    "enqueue_poll",
-    "enqueue_send",
 ]
 
 SEND_TASK = "tasks.send_code"
@@ -119,9 +120,27 @@ app = Celery("targetsms", include=["tasks.send", "tasks.poll"])
 app.add_defaults(celery_config)
 
 
-def enqueue_send(verification_id: str) -> None:
-    app.send_task(SEND_TASK, args=[verification_id])
+class CeleryQueue:
+    """``TaskQueue`` on this Celery app: messages carry the verification id (or the poll
+    marker) and nothing else."""
 
+    def __init__(self, celery: Celery = app) -> None:
+        self._app = celery
+        self._errors: tuple[type[BaseException], ...] | None = None
 
-def enqueue_poll(marker: str, delay_seconds: float) -> None:
-    app.send_task(POLL_TASK, args=[marker], countdown=max(0.0, delay_seconds))
+    def _publish_errors(self) -> tuple[type[BaseException], ...]:
+        """What "the broker did not take it" looks like for this broker's transport."""
+        if self._errors is None:
+            with self._app.connection_for_write() as conn:
+                self._errors = (OperationalError, OSError, *conn.connection_errors)
+        return self._errors
+
+    def enqueue_send(self, verification_id: str) -> None:
+        try:
+            self._app.send_task(SEND_TASK, args=[verification_id])
+        except self._publish_errors() as exc:
+            what = type(exc).__name__
+            raise QueueUnavailable(f"the broker did not take the message ({what})") from None
+
+    def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
+        self._app.send_task(POLL_TASK, args=[marker], countdown=max(0.0, delay_seconds))

@@ -9,7 +9,7 @@ from kombu import Connection
 from .gateway import GatewayError
 from .runtime import Runtime
 from .settings import Settings, SettingsError
-from .store import UNAVAILABLE
+from .store import StoreUnavailable
 
 __all__ = ["run_checks"]
 
@@ -37,10 +37,9 @@ def run_checks(out: TextIO) -> int:
         )
     rt = Runtime.from_settings(settings)
     try:
-        info = rt.store.redis.info("server")
-        line(True, "redis", f"Redis {info.get('redis_version', '?')} answers")
-    except UNAVAILABLE as exc:
-        line(False, "redis", f"unreachable ({type(exc).__name__})")
+        line(True, "redis", f"Redis {rt.store.ping()} answers at {rt.store.where}")
+    except StoreUnavailable as exc:
+        line(False, "redis", str(exc))
     try:
         with Connection(settings.broker, connect_timeout=3) as conn:
             conn.ensure_connection(max_retries=1, timeout=3)

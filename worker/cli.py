@@ -23,7 +23,9 @@ from .otp import (
     resend,
     verify_code,
 )
+from .phone import deny_prefix
 from .settings import SettingsError
+from .store import StoreUnavailable
 
 __all__ = ["main"]
 
@@ -83,10 +85,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _deny_prefix(raw: str) -> str:
-    prefix = raw.replace(" ", "").replace("-", "")
-    if not (prefix.startswith("+") and prefix[1:].isdigit() and 2 <= len(prefix) <= 16):
-        raise argparse.ArgumentTypeError("a prefix is + and 1 to 15 digits, e.g. +7999")
-    return prefix
+    try:
+        return deny_prefix(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_block(args: argparse.Namespace) -> int:
@@ -94,9 +96,9 @@ def cmd_block(args: argparse.Namespace) -> int:
 
     store = get_runtime().store
     if args.prefix is None:
-        _print({"blocked": sorted(store.redis.smembers(store.keys.deny))})
+        _print({"blocked": store.deny_list()})
         return 0
-    store.redis.sadd(store.keys.deny, args.prefix)
+    store.deny_add(args.prefix)
     _print({"blocked": args.prefix})
     return 0
 
@@ -105,8 +107,8 @@ def cmd_unblock(args: argparse.Namespace) -> int:
     from .runtime import get_runtime
 
     store = get_runtime().store
-    removed = store.redis.srem(store.keys.deny, args.prefix)
-    _print({"unblocked": args.prefix, "was_blocked": bool(removed)})
+    removed = store.deny_remove(args.prefix)
+    _print({"unblocked": args.prefix, "was_blocked": removed})
     return 0
 
 
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("targetsms").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
-    except (SettingsError, ServiceUnavailable, CLIError) as exc:
+    except (SettingsError, ServiceUnavailable, StoreUnavailable, CLIError) as exc:
         sys.stderr.write(f"targetsms: {exc}\n")
         return 1
     except (VerificationNotFound, GatewayError) as exc:

@@ -20,8 +20,14 @@ _SEPARATORS = re.compile(r"[\s\-]")
 
 
 def new_verification_id() -> str:
-    """128 random bits, URL-safe: unguessable, and safe in a Redis key or a task message."""
-    return secrets.token_urlsafe(16)
+    """128 random bits, URL-safe: unguessable, and safe in a Redis key or a task message.
+
+    Never starts with "-", which a command line would read as an option (1 id in 64 would).
+    """
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def is_verification_id(value: object) -> bool:

@@ -1,25 +1,27 @@
 """The producer API that web apps call: request, verify, inspect, resend, cancel.
 
 Each call is a few Redis round trips and never talks to the gateway, so a web request stays
-fast whatever TargetSMS does. Expected refusals are exceptions with a stable ``code``; the
-caller is told *that* it was limited and for how long, never *which* limit fired.
+fast whatever TargetSMS does. Every SMS -- a first request or a resend -- passes the same gate
+(``_gate``, then ``admit_sms`` in the store). Expected refusals are exceptions with a stable
+``code``; the caller is told *that* it was limited and for how long, never *which* limit fired.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from kombu.exceptions import OperationalError
-
-from .celery_app import enqueue_send
 from .codes import code_digest, is_verification_id, new_verification_id, normalize_code, pseudonym
-from .limits import HOUR_MS, ip_subject, send_buckets
-from .phone import InvalidPhone, parse_phone
+from .limits import HOUR_MS, SmsGate, ip_subject, sms_gate
+from .outcomes import RecordState, RefusalCode, VerifyReason
+from .phone import InvalidPhone, Phone, parse_phone
+from .queue import QueueUnavailable
 from .runtime import Runtime, get_runtime
-from .stats import STATS_TTL_MS, bucket_key, count_refusal
-from .store import UNAVAILABLE
+from .store import Refusal, ResendOutcome, StoreUnavailable
 
 __all__ = [
     "CodeRequest",
@@ -37,14 +39,12 @@ __all__ = [
 
 log = logging.getLogger("targetsms.producer")
 
-_PUBLISH_FAILED: tuple[type[Exception], ...] = (OperationalError, *UNAVAILABLE)
-
-STATES = ("queued", "sending", "sent", "failed", "verified", "expired", "locked", "canceled")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class RequestRefused(Exception):
-    """An expected refusal: ``code`` is one of invalid_phone, invalid_ip, country_not_allowed,
-    phone_not_allowed, rate_limited, captcha_required, captcha_failed, not_allowed."""
+    """An expected refusal; ``code`` is a ``RefusalCode`` (a plain string to compare with)."""
 
     def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -81,7 +81,7 @@ class CodeRequest:
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     ok: bool
-    reason: str  # ok, wrong, locked, expired, already_used, not_sent_yet, rate_limited, ...
+    reason: str  # a VerifyReason: ok, wrong, locked, expired, already_used, rate_limited, ...
     attempts_left: int
     retry_after: int | None = None  # rate_limited: seconds until guesses are allowed again
 
@@ -116,25 +116,134 @@ class VerificationStatus:
         }
 
 
+_TOO_MANY = "too many requests; try again later"
+_NOT_FOUND = "no such verification"
+
+
+def _translated(fn: Callable[P, R]) -> Callable[P, R]:
+    """Redis or broker trouble reaches the caller as one exception, ``ServiceUnavailable``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except StoreUnavailable as exc:
+            log.error("%s", exc)
+            raise ServiceUnavailable("storage is unavailable; try again shortly") from None
+        except QueueUnavailable as exc:
+            log.error("%s", exc)
+            raise ServiceUnavailable("the task queue is unavailable; try again shortly") from None
+
+    return wrapper
+
+
 def _rt(runtime: Runtime | None) -> Runtime:
     return runtime if runtime is not None else get_runtime()
 
 
-def _retry_after(ms: Any) -> int:
+def _seconds(ms: int) -> int:
     return max(1, -(-int(ms) // 1000))
 
 
-def _publish(rt: Runtime, verification_id: str, undo: Any) -> None:
+def _client_ip(client_ip: object) -> str | None:
+    """The unit an IP is counted by; ``TypeError`` for a non-string (a programming error)."""
+    if client_ip is not None and not isinstance(client_ip, str):
+        raise TypeError(f"client_ip must be a str or None, not {type(client_ip).__name__}")
+    if not client_ip:
+        return None
     try:
-        enqueue_send(verification_id)
-    except _PUBLISH_FAILED as exc:
-        log.error(
-            "broker unavailable, request %s withdrawn (%s)", verification_id, type(exc).__name__
+        return ip_subject(client_ip)
+    except ValueError:
+        raise RequestRefused(RefusalCode.INVALID_IP, "client_ip is not an IP address") from None
+
+
+def _refuse(
+    rt: Runtime, code: RefusalCode, message: str, why: str = "", retry_after: int | None = None
+) -> RequestRefused:
+    """The caller gets ``code``; the log line and the counters say which check fired."""
+    reason = why or code
+    log.warning("refused %s (%s)", code, reason)
+    # A refusal is already decided; losing its counter must not fail it.
+    with contextlib.suppress(StoreUnavailable):
+        rt.store.count_refusal(reason)
+    return RequestRefused(code, message, retry_after=retry_after)
+
+
+def _refused(rt: Runtime, refusal: Refusal) -> RequestRefused:
+    if refusal.why.startswith("global_"):
+        log.error("SMS budget reached (%s): refusing requests", refusal.why)
+    messages = {
+        RefusalCode.PHONE_NOT_ALLOWED: "SMS to this number is not enabled",
+        RefusalCode.CAPTCHA_REQUIRED: "complete the captcha and try again",
+    }
+    wait = _seconds(refusal.retry_after_ms) if refusal.retry_after_ms else None
+    return _refuse(rt, refusal.code, messages.get(refusal.code, _TOO_MANY), refusal.why, wait)
+
+
+def _check_captcha(rt: Runtime, token: str | None, client_ip: str | None) -> bool:
+    """True when a token was given and the provider accepted it."""
+    mode = rt.settings.captcha.mode
+    if mode == "off" or (mode == "step_up" and not token):
+        return False
+    if not token:
+        raise _refuse(rt, RefusalCode.CAPTCHA_REQUIRED, "complete the captcha and try again")
+    result = rt.captcha.verify(token, client_ip)
+    if not result.ok:
+        raise _refuse(
+            rt,
+            RefusalCode.CAPTCHA_FAILED,
+            "the captcha was not accepted",
+            f"captcha_{result.reason}",
         )
+    if result.reason != "ok":
+        log.warning("captcha passed by failing open (%s)", result.reason)
+    return True
+
+
+def _gate(
+    rt: Runtime,
+    phone: Phone,
+    *,
+    ip: str | None,
+    client_ip: str | None,
+    captcha_token: str | None,
+) -> SmsGate:
+    """The checks one SMS passes before the store's atomic step: country, deny list, captcha."""
+    if phone.region not in rt.settings.abuse.allowed_countries:
+        raise _refuse(rt, RefusalCode.COUNTRY_NOT_ALLOWED, "SMS to this country is not enabled")
+    if any(phone.e164.startswith(p) for p in rt.settings.abuse.deny_prefixes):
+        raise _refuse(
+            rt, RefusalCode.PHONE_NOT_ALLOWED, "SMS to this number is not enabled", "deny_list"
+        )
+    passed = _check_captcha(rt, captcha_token, client_ip)
+    return sms_gate(
+        rt.settings, phone=phone.e164, region=phone.region, ip=ip, captcha_passed=passed
+    )
+
+
+def _publish(rt: Runtime, verification_id: str, undo: Callable[[], None]) -> None:
+    """Queue the send; when the broker does not take it, give back what the gate counted."""
+    try:
+        rt.queue.enqueue_send(verification_id)
+    except QueueUnavailable:
+        log.error("broker unavailable, send of %s withdrawn", verification_id)
         undo()
-        raise ServiceUnavailable("the task queue is unavailable; try again shortly") from None
+        raise
 
 
+def _log_pumping(rt: Runtime, gate: SmsGate) -> None:
+    a = rt.settings.abuse
+    log.warning(
+        "pumping suspected: prefix %s… converts below %.0f%% over %d s; %s for %d s",
+        gate.phone[:5],
+        a.pumping_min_conversion * 100,
+        a.pumping_window_seconds,
+        "refusing" if gate.pumping.refuse else "captcha required",
+        a.pumping_cooloff_seconds,
+    )
+
+
+@_translated
 def request_code(
     phone: str,
     *,
@@ -145,149 +254,104 @@ def request_code(
 ) -> CodeRequest:
     """Check the number, the captcha and every limit, record the request and queue the send.
 
-    Raises ``RequestRefused`` for an expected refusal, ``ServiceUnavailable`` when Redis or
-    the broker is down (nothing is spent then), ``SettingsError`` for a bad deployment.
+    An ``idempotency_key`` is scoped by phone: the same key returns this phone's earlier
+    verification (within the code TTL), never another phone's. Raises ``RequestRefused`` for
+    an expected refusal, ``ServiceUnavailable`` when Redis or the broker is down (nothing is
+    spent then), ``SettingsError`` for a bad deployment, ``TypeError`` for a non-string
+    ``client_ip``.
     """
     rt = _rt(runtime)
     s = rt.settings
+    ip = _client_ip(client_ip)
     try:
         parsed = parse_phone(phone)
     except InvalidPhone as exc:
-        raise _refuse("invalid_phone", str(exc), rt) from None
-    if parsed.region not in s.abuse.allowed_countries:
-        raise _refuse("country_not_allowed", "SMS to this country is not enabled", rt)
-    if any(parsed.e164.startswith(p) for p in s.abuse.deny_prefixes):
-        raise _refuse("phone_not_allowed", "SMS to this number is not enabled", rt, "deny_list")
-    ip = _ip_subject(client_ip)
-    captcha_passed = _check_captcha(rt, captcha_token, client_ip)
-
-    phone_digest = pseudonym(rt.secret, "phone", parsed.e164)
-    prefix_digest = pseudonym(rt.secret, "prefix", parsed.prefix)
-    buckets = send_buckets(
-        s, rt.store.keys, rt.secret, phone_digest=phone_digest, prefix_digest=prefix_digest, ip=ip
+        raise _refuse(rt, RefusalCode.INVALID_PHONE, str(exc)) from None
+    gate = _gate(rt, parsed, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
+    idem = (
+        pseudonym(rt.secret, "idem", f"{parsed.e164}\n{idempotency_key}")
+        if idempotency_key
+        else None
     )
-    names = [b.name for b in buckets]
-    idem = pseudonym(rt.secret, "idem", idempotency_key) if idempotency_key else None
     verification_id = new_verification_id()
-    config = {
-        "id": verification_id,
-        "phone": parsed.e164,
-        "record_ttl_ms": s.codes.record_ttl_seconds * 1000,
-        "send_window_ms": s.codes.send_deadline_seconds * 1000,
-        "max_attempts": s.codes.max_attempts,
-        "idempotency": idem is not None,
-        "idempotency_ttl_ms": s.codes.ttl_seconds * 1000,
-        "channel": rt.store.keys.events,
-        "record_prefix": rt.store.keys.record_prefix,
-        "captcha_passed": captcha_passed,
-        "step_up": s.captcha.mode == "step_up",
-        "step_up_ip": s.abuse.step_up_ip_per_hour,
-        "step_up_prefix": s.abuse.step_up_prefix_per_hour,
-        "ip_bucket": names.index("ip_hour") + 1 if "ip_hour" in names else None,
-        "prefix_bucket": names.index("prefix_hour") + 1 if "prefix_hour" in names else None,
-        # Without a captcha to ask for, a suspected pumping prefix can only be refused.
-        "pumping_refuse": s.abuse.pumping_action == "refuse" or s.captcha.mode == "off",
-        "pumping_window_ms": s.abuse.pumping_window_seconds * 1000,
-        "pumping_min_sends": s.abuse.pumping_min_sends,
-        "pumping_min_conversion": s.abuse.pumping_min_conversion,
-        "pumping_cooloff_ms": s.abuse.pumping_cooloff_seconds * 1000,
-        "stats_ttl_ms": STATS_TTL_MS,
-        "extra": {
-            "region": parsed.region,
-            "phone_key": phone_digest,
-            "prefix_key": prefix_digest,
-        },
-    }
-    try:
-        out = rt.store.create(
-            config,
-            verification_id=verification_id,
-            idempotency_key=idem,
-            prefix_digest=prefix_digest,
-            stats_key=bucket_key(rt.store),
-            buckets=buckets,
-        )
-    except UNAVAILABLE as exc:
-        raise _unavailable(exc) from None
-    outcome = str(out[0])
-    if outcome == "existing":
-        return CodeRequest(id=str(out[1]), state="existing", created=False)
-    if outcome == "blocked":
-        raise _refuse("phone_not_allowed", "SMS to this number is not enabled", rt, "deny_list")
-    if outcome == "limited":
-        if str(out[2]).startswith("global_"):
-            log.error("SMS budget reached (%s): refusing requests", out[2])
-        raise _refuse(
-            "rate_limited",
-            "too many requests; try again later",
-            rt,
-            str(out[2]),
-            retry_after=_retry_after(out[1]),
-        )
-    if outcome == "captcha_required":
-        raise _refuse("captcha_required", "complete the captcha and try again", rt, str(out[1]))
-    if outcome == "refused":
-        raise _refuse("rate_limited", "too many requests; try again later", rt, str(out[1]))
-    if int(out[2]):
-        log.warning(
-            "pumping suspected: prefix %s… converts below %.0f%% over %d s; %s for %d s",
-            parsed.prefix[:5],
-            s.abuse.pumping_min_conversion * 100,
-            s.abuse.pumping_window_seconds,
-            "refusing" if config["pumping_refuse"] else "captcha required",
-            s.abuse.pumping_cooloff_seconds,
-        )
-    _publish(rt, verification_id, lambda: rt.store.abandon(verification_id, idem, buckets))
+    out = rt.store.create(
+        gate,
+        verification_id=verification_id,
+        idempotency_digest=idem,
+        idempotency_ttl_ms=s.codes.ttl_seconds * 1000,
+        record_ttl_ms=s.codes.record_ttl_seconds * 1000,
+        send_window_ms=s.codes.send_deadline_seconds * 1000,
+        max_attempts=s.codes.max_attempts,
+    )
+    if isinstance(out, Refusal):
+        raise _refused(rt, out)
+    if out.existing:
+        return CodeRequest(id=out.id, state="existing", created=False)
+    if out.pumping_flagged:
+        _log_pumping(rt, gate)
+    _publish(
+        rt,
+        verification_id,
+        lambda: rt.store.abandon(
+            gate, verification_id=verification_id, sends=1, idempotency_digest=idem
+        ),
+    )
     log.info("queued %s region=%s", verification_id, parsed.region)
-    return CodeRequest(id=verification_id, state="queued", created=True)
+    return CodeRequest(id=verification_id, state=RecordState.QUEUED, created=True)
 
 
-def _refuse(
-    code: str,
-    message: str,
-    rt: Runtime,
-    why: str | None = None,
+@_translated
+def resend(
+    verification_id: str,
     *,
-    retry_after: int | None = None,
-) -> RequestRefused:
-    """The caller gets ``code``; the log line and the counters say which check fired."""
-    reason = why or code
-    log.warning("refused %s (%s)", code, reason)
-    count_refusal(rt.store, reason)
-    return RequestRefused(code, message, retry_after=retry_after)
+    client_ip: str | None = None,
+    captcha_token: str | None = None,
+    runtime: Runtime | None = None,
+) -> CodeRequest:
+    """Send a new code for the same verification; the previous code stops working at once.
+
+    The SMS passes the same gate as a first request: every limit, the deny list, the country
+    policy, the captcha (step-up included) and the pumping guard.
+    """
+    rt = _rt(runtime)
+    s = rt.settings
+    ip = _client_ip(client_ip)
+    if not is_verification_id(verification_id):
+        raise VerificationNotFound(_NOT_FOUND)
+    subject = rt.store.sms_subject(verification_id)
+    if subject is None:
+        raise VerificationNotFound(_NOT_FOUND)
+    phone = Phone(e164=subject.phone, region=subject.region)
+    gate = _gate(rt, phone, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
+    out = rt.store.resend(
+        gate,
+        verification_id=verification_id,
+        sends=subject.sends,
+        send_window_ms=s.codes.send_deadline_seconds * 1000,
+        max_attempts=s.codes.max_attempts,
+        max_sends=s.codes.max_sends,
+        record_ttl_ms=s.codes.record_ttl_seconds * 1000,
+    )
+    if isinstance(out, Refusal):
+        raise _refused(rt, out)
+    outcome, state = out
+    if outcome is ResendOutcome.MISSING:
+        raise VerificationNotFound(_NOT_FOUND)
+    if outcome in (ResendOutcome.IN_FLIGHT, ResendOutcome.CHANGED):
+        return CodeRequest(id=verification_id, state=RecordState.QUEUED, created=False)
+    if outcome is ResendOutcome.NOT_ALLOWED:
+        raise RequestRefused(RefusalCode.NOT_ALLOWED, f"a {state} verification cannot be resent")
+    sends = subject.sends + 1
+    _publish(
+        rt,
+        verification_id,
+        lambda: rt.store.abandon(gate, verification_id=verification_id, sends=sends),
+    )
+    log.info("resend queued %s", verification_id)
+    return CodeRequest(id=verification_id, state=RecordState.QUEUED, created=True)
 
 
-def _check_captcha(rt: Runtime, token: str | None, client_ip: str | None) -> bool:
-    """True when a token was given and the provider accepted it."""
-    mode = rt.settings.captcha.mode
-    if mode == "off" or (mode == "step_up" and not token):
-        return False
-    if not token:
-        raise _refuse("captcha_required", "complete the captcha and try again", rt)
-    result = rt.captcha.verify(token, client_ip)
-    if not result.ok:
-        raise _refuse(
-            "captcha_failed", "the captcha was not accepted", rt, f"captcha_{result.reason}"
-        )
-    if result.reason != "ok":
-        log.warning("captcha passed by failing open (%s)", result.reason)
-    return True
-
-
-def _ip_subject(client_ip: str | None) -> str | None:
-    if client_ip is None or client_ip == "":
-        return None
-    try:
-        return ip_subject(client_ip)
-    except ValueError:
-        raise RequestRefused("invalid_ip", "client_ip is not an IP address") from None
-
-
-def _unavailable(exc: BaseException) -> ServiceUnavailable:
-    log.error("redis unavailable (%s)", type(exc).__name__)
-    return ServiceUnavailable("storage is unavailable; try again shortly")
-
-
+@_translated
 def verify_code(
     verification_id: str,
     code: str,
@@ -297,59 +361,51 @@ def verify_code(
 ) -> VerifyResult:
     """One atomic Redis step: the code is right (and now used up), or why not.
 
-    ``client_ip`` makes wrong codes count per IP too (``OTP_VERIFY_MAX_PER_IP_PER_HOUR``).
+    ``client_ip`` makes wrong codes count per verifying IP too; one that is not an address
+    answers ``invalid_ip`` without comparing (so no attempt is spent). ``code`` must be a
+    string: an int would lose leading zeros and burn an attempt, so it is a ``TypeError``.
     """
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str (as typed), not {type(code).__name__}")
     rt = _rt(runtime)
     s = rt.settings
-    if not is_verification_id(verification_id):
-        return VerifyResult(ok=False, reason="unknown", attempts_left=0)
-    typed = normalize_code(code) if isinstance(code, str) else ""
-    candidate = code_digest(rt.secret, verification_id, typed)
-    ip = _ip_subject(client_ip)
-    ip_log = rt.store.keys.bucket("verify_ip", pseudonym(rt.secret, "ip", ip)) if ip else None
-    config = {
-        "key_prefix": rt.store.keys.prefix,
-        "window_ms": HOUR_MS,
-        "phone_limit": s.limits.verify_max_per_phone_per_hour,
-        "ip_limit": s.limits.verify_max_per_ip_per_hour,
-        "has_ip": ip_log is not None,
-        "pumping_window_ms": s.abuse.pumping_window_seconds * 1000,
-        "stats_ttl_ms": STATS_TTL_MS,
-    }
     try:
-        reason, left, retry_after_ms = rt.store.verify(
-            verification_id,
-            candidate,
-            ip_log=ip_log,
-            stats_key=bucket_key(rt.store),
-            config=config,
-        )
-    except UNAVAILABLE as exc:
-        raise _unavailable(exc) from None
-    if reason == "rate_limited":
+        ip = _client_ip(client_ip)
+    except RequestRefused:
+        return VerifyResult(ok=False, reason=VerifyReason.INVALID_IP, attempts_left=0)
+    if not is_verification_id(verification_id):
+        return VerifyResult(ok=False, reason=VerifyReason.UNKNOWN, attempts_left=0)
+    verdict = rt.store.verify(
+        verification_id,
+        code_digest(rt.secret, verification_id, normalize_code(code)),
+        verifier_key=pseudonym(rt.secret, "ip", ip) if ip else None,
+        window_ms=HOUR_MS,
+        phone_limit=s.limits.verify_max_per_phone_per_hour,
+        ip_limit=s.limits.verify_max_per_ip_per_hour,
+        pumping_window_ms=s.abuse.pumping_window_seconds * 1000,
+    )
+    reason, left = verdict.reason, verdict.attempts_left
+    if reason is VerifyReason.RATE_LIMITED:
         log.warning("verify %s refused: too many wrong codes for this phone or IP", verification_id)
-        return VerifyResult(
-            ok=False, reason=reason, attempts_left=left, retry_after=_retry_after(retry_after_ms)
-        )
-    if reason != "ok":
+        wait = _seconds(verdict.retry_after_ms)
+        return VerifyResult(ok=False, reason=reason, attempts_left=left, retry_after=wait)
+    if reason is not VerifyReason.OK:
         log.info("verify %s: %s (attempts left %d)", verification_id, reason, left)
-    return VerifyResult(ok=reason == "ok", reason=reason, attempts_left=left)
+    return VerifyResult(ok=reason is VerifyReason.OK, reason=reason, attempts_left=left)
 
 
 def _int(value: str | None) -> int | None:
     return int(float(value)) if value else None
 
 
+@_translated
 def get_status(verification_id: str, *, runtime: Runtime | None = None) -> VerificationStatus:
     rt = _rt(runtime)
     if not is_verification_id(verification_id):
-        raise VerificationNotFound("no such verification")
-    try:
-        record, history = rt.store.load(verification_id)
-    except UNAVAILABLE as exc:
-        raise _unavailable(exc) from None
+        raise VerificationNotFound(_NOT_FOUND)
+    record, history = rt.store.load(verification_id)
     if not record:
-        raise VerificationNotFound("no such verification")
+        raise VerificationNotFound(_NOT_FOUND)
     error = None
     if record.get("error_code"):
         error = {"code": record["error_code"], "message": record.get("error_message", "")}
@@ -368,65 +424,13 @@ def get_status(verification_id: str, *, runtime: Runtime | None = None) -> Verif
     )
 
 
-def resend(verification_id: str, *, runtime: Runtime | None = None) -> CodeRequest:
-    """Send a new code for the same verification; the previous code stops working at once."""
-    rt = _rt(runtime)
-    s = rt.settings
-    if not is_verification_id(verification_id):
-        raise VerificationNotFound("no such verification")
-    try:
-        phone_key, prefix_key = rt.store.redis.hmget(
-            rt.store.keys.record(verification_id), ["phone_key", "prefix_key"]
-        )
-        buckets = send_buckets(
-            s,
-            rt.store.keys,
-            rt.secret,
-            phone_digest=str(phone_key or ""),
-            prefix_digest=str(prefix_key or ""),
-        )
-        out = rt.store.resend(
-            verification_id,
-            send_window_ms=s.codes.send_deadline_seconds * 1000,
-            max_attempts=s.codes.max_attempts,
-            max_sends=s.codes.max_sends,
-            record_ttl_ms=s.codes.record_ttl_seconds * 1000,
-            buckets=buckets,
-        )
-    except UNAVAILABLE as exc:
-        raise _unavailable(exc) from None
-    if out[0] == "unknown":
-        raise VerificationNotFound("no such verification")
-    if out[0] == "in_flight":
-        return CodeRequest(id=verification_id, state="queued", created=False)
-    if out[0] == "not_allowed":
-        raise RequestRefused("not_allowed", f"a {out[1]} verification cannot be resent")
-    if out[0] == "limited":
-        raise _refuse(
-            "rate_limited",
-            "too many requests; try again later",
-            rt,
-            str(out[2]),
-            retry_after=_retry_after(out[1]),
-        )
-    # The record is queued again; if the broker is down, a resend after the send deadline works.
-    try:
-        enqueue_send(verification_id)
-    except _PUBLISH_FAILED:
-        raise ServiceUnavailable("the task queue is unavailable; try again shortly") from None
-    log.info("resend queued %s", verification_id)
-    return CodeRequest(id=verification_id, state="queued", created=True)
-
-
+@_translated
 def cancel(verification_id: str, *, runtime: Runtime | None = None) -> bool:
     """Stop a verification: its code no longer verifies. False when it was already verified."""
     rt = _rt(runtime)
     if not is_verification_id(verification_id):
-        raise VerificationNotFound("no such verification")
-    try:
-        out = rt.store.cancel(verification_id)
-    except UNAVAILABLE as exc:
-        raise _unavailable(exc) from None
-    if out[0] == "unknown":
-        raise VerificationNotFound("no such verification")
-    return bool(out[0] == "ok")
+        raise VerificationNotFound(_NOT_FOUND)
+    outcome, _ = rt.store.cancel(verification_id)
+    if outcome == "missing":
+        raise VerificationNotFound(_NOT_FOUND)
+    return outcome == "canceled"

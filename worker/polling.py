@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .gateway import GatewayError
+from .gateway import FINAL_STATUSES, GatewayError
 from .runtime import Runtime
+from .store import PollTask
 
 __all__ = ["PollReport", "poll_due", "schedule_next_poll"]
 
@@ -31,13 +32,13 @@ class PollReport:
     asked: int  # ids in the state request (0: nothing was due, no request made)
     changed: int
     stopped: int
-    next_poll: tuple[str, float] | None  # (marker, delay seconds) for the next poll task
+    next_poll: PollTask | None  # the next poll task to queue
 
 
 def poll_due(rt: Runtime, marker: str = "") -> PollReport:
     s = rt.settings
     store = rt.store
-    claimed = store.poll_claim(s.polling.batch_size, LEASE_MS)
+    claimed = store.poll_lease(s.polling.batch_size, LEASE_MS)
     changed = stopped = 0
     if claimed:
         try:
@@ -57,6 +58,7 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
                 results.append((verification_id, id_sms, status))
             changed, stopped = store.poll_apply(
                 results,
+                final_statuses=sorted(FINAL_STATUSES),
                 max_age_ms=s.polling.max_age_seconds * 1000,
                 first_delay_ms=int(s.polling.first_delay_seconds * 1000),
                 max_delay_ms=int(s.polling.max_delay_seconds * 1000),
@@ -67,12 +69,11 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
     return PollReport(asked=len(claimed), changed=changed, stopped=stopped, next_poll=next_poll)
 
 
-def schedule_next_poll(rt: Runtime, clear: str = "") -> tuple[str, float] | None:
-    """(marker, delay seconds) when a poll task must be queued now; None when one already is."""
-    scheduled = rt.store.poll_schedule(
+def schedule_next_poll(rt: Runtime, clear: str = "") -> PollTask | None:
+    """The poll task to queue now; None when one already is."""
+    return rt.store.poll_schedule(
         slack_ms=POLL_SLACK_MS,
         grace_ms=POLL_MARKER_GRACE_MS,
         batch=rt.settings.polling.batch_size,
         clear=clear,
     )
-    return (scheduled[0], scheduled[1] / 1000) if scheduled is not None else None

@@ -1,4 +1,4 @@
-"""The process-wide wiring: settings, the Redis store and the gateway client, built once.
+"""The process-wide wiring: settings, the store, the task queue and the gateway client.
 
 Plain functions take a ``Runtime`` so tests and benchmarks can build their own; the Celery
 tasks and the producer API use the process-wide one, created lazily from the environment.
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from .captcha import CaptchaVerifier, make_verifier
 from .gateway import RequestsTransport, RetryPolicy, TargetSMSClient, Timeout, Transport
+from .queue import TaskQueue
 from .settings import RETRY_MAX_DELAY, Settings
-from .store import Store, connect
+from .store import Store
 
 __all__ = ["Runtime", "get_runtime", "set_runtime"]
 
@@ -22,13 +23,29 @@ class Runtime:
     settings: Settings
     store: Store
     transport: Transport | None = None
+    queue_: TaskQueue | None = field(default=None, repr=False)
     _gateway: TargetSMSClient | None = field(default=None, init=False, repr=False)
     _captcha: CaptchaVerifier | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, transport: Transport | None = None) -> Runtime:
-        return cls(settings, Store(connect(settings.redis_url), settings.redis_prefix), transport)
+    def from_settings(
+        cls,
+        settings: Settings,
+        transport: Transport | None = None,
+        queue: TaskQueue | None = None,
+    ) -> Runtime:
+        store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        return cls(settings, store, transport, queue)
+
+    @property
+    def queue(self) -> TaskQueue:
+        """Where sends and polls are queued: the Celery app unless one was given."""
+        if self.queue_ is None:
+            from .celery_app import CeleryQueue
+
+            self.queue_ = CeleryQueue()
+        return self.queue_
 
     @property
     def secret(self) -> bytes:
@@ -84,7 +101,7 @@ class Runtime:
     def close(self) -> None:
         if self._gateway is not None:
             self._gateway.close()
-        self.store.redis.close()
+        self.store.close()
 
 
 _runtime: Runtime | None = None

@@ -2,7 +2,7 @@
 
 Idempotent by construction: the send lock and the record's state decide whether to call the
 gateway at all, so a redelivered or duplicated message never sends a second SMS while the
-first attempt is alive or done.
+first attempt is alive or done; and only the latest claimant may store a result.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import traceback
 from dataclasses import dataclass
 
 from .codes import code_digest
-from .gateway import DeliveryFailed, GatewayError, call_with_retries, is_final
+from .gateway import DeliveryFailed, GatewayError, SendResult, call_with_retries, is_final
 from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
-from .store import UNAVAILABLE
+from .store import Claim, ClaimOutcome, PollTask, StoreUnavailable
 
 __all__ = ["SendOutcome", "send_verification"]
 
@@ -30,71 +30,95 @@ log = logging.getLogger("targetsms.send")
 class SendOutcome:
     result: str  # sent, failed, skipped, busy, missing
     retry_in: float | None = None  # busy: try again after this many seconds
-    poll: tuple[str, float] | None = None  # (marker, delay seconds) for a poll task to queue
+    poll: PollTask | None = None  # a poll task to queue
+    error: str | None = None  # failed: the stable error code
+
+
+class _LockLost(Exception):
+    """Another worker took this send over: stop before calling the gateway again."""
 
 
 def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
-    s = rt.settings
-    store = rt.store
     token = secrets.token_hex(8)
-    claim = store.claim_send(verification_id, token, int(s.lock_ttl_seconds * 1000))
-    if claim[0] == "missing":
+    claim = rt.store.claim_send(verification_id, token, int(rt.settings.lock_ttl_seconds * 1000))
+    if claim.outcome is not ClaimOutcome.CLAIMED:
+        return _not_claimed(verification_id, claim)
+    log.debug(
+        "send %s: claimed, %.1f s left before the deadline", verification_id, claim.left_ms / 1000
+    )
+    try:
+        result = _call_gateway(rt, verification_id, token, claim)
+    except _Failed as failure:
+        return failure.outcome
+    return _store_sent(rt, verification_id, token, result)
+
+
+def _not_claimed(verification_id: str, claim: Claim) -> SendOutcome:
+    if claim.outcome is ClaimOutcome.MISSING:
         log.warning("send %s: no record (expired or never created)", verification_id)
         return SendOutcome("missing")
-    if claim[0] == "done":
-        log.info("send %s: already %s, not sending again", verification_id, claim[1])
+    if claim.outcome is ClaimOutcome.DONE:
+        log.info("send %s: already %s, not sending again", verification_id, claim.state)
         return SendOutcome("skipped")
-    if claim[0] == "deadline":
+    if claim.outcome is ClaimOutcome.DEADLINE:
         log.warning("send %s: deadline passed before a worker took it", verification_id)
-        return SendOutcome("failed")
-    if claim[0] == "busy":
-        log.info(
-            "send %s: another worker holds the send lock (%s ms left)", verification_id, claim[1]
-        )
-        return SendOutcome("busy", retry_in=min(int(claim[1]) / 1000, BUSY_RETRY_MAX_DELAY))
-    phone, left_ms = str(claim[1]), int(claim[2])
-    log.debug(
-        "send %s: claimed, %.1f s left before the send deadline", verification_id, left_ms / 1000
+        return SendOutcome("failed", error="deadline_exceeded")
+    log.info(
+        "send %s: another worker holds the send lock (%s ms left)", verification_id, claim.lock_ms
     )
+    return SendOutcome("busy", retry_in=min(claim.lock_ms / 1000, BUSY_RETRY_MAX_DELAY))
 
-    attempts = 0
+
+class _Failed(Exception):
+    def __init__(self, outcome: SendOutcome) -> None:
+        self.outcome = outcome
+
+
+def _call_gateway(rt: Runtime, verification_id: str, token: str, claim: Claim) -> SendResult:
+    """The gateway call with retries within the send deadline; a failure is stored, then
+    raised as ``_Failed`` with the outcome to report."""
+    s = rt.settings
     lock_ttl_ms = int(s.lock_ttl_seconds * 1000)
+    attempts = 0
 
     def before_attempt(n: int) -> None:
         nonlocal attempts
         attempts = n
         if n > 1:
-            # Best effort: if Redis blinks here the lock may lapse early, and the record's
-            # state still keeps a second worker from sending once this one has stored.
-            with contextlib.suppress(*UNAVAILABLE):
-                store.extend_lock(verification_id, token, lock_ttl_ms)
+            # If Redis blinks here, go on: the claim in the record still keeps a second
+            # worker's result from being stored over ours, and ours over theirs.
+            with contextlib.suppress(StoreUnavailable):
+                if not rt.store.extend_lock(verification_id, token, lock_ttl_ms):
+                    raise _LockLost
+
+    def failed(code: str, message: str, id_sms: str = "", status: str = "") -> _Failed:
+        log.warning("send %s failed: %s after %d attempt(s)", verification_id, code, attempts)
+        rt.store.store_failed(
+            verification_id, token, error_code=code, message=message, id_sms=id_sms, status=status
+        )
+        return _Failed(SendOutcome("failed", error=code))
 
     try:
-        result = call_with_retries(
+        return call_with_retries(
             lambda time_left: rt.gateway.send_code(
-                phone, text=s.codes.message_text, code_length=s.codes.length, time_left=time_left
+                claim.phone,
+                text=s.codes.message_text,
+                code_length=s.codes.length,
+                time_left=time_left,
             ),
-            deadline=time.time() + left_ms / 1000,
+            deadline=time.time() + claim.left_ms / 1000,
             policy=rt.retry_policy,
             context=verification_id,
             on_attempt=before_attempt,
         )
+    except _LockLost:
+        log.warning("send %s: another worker took the send over; stopping", verification_id)
+        raise _Failed(SendOutcome("skipped")) from None
     except DeliveryFailed as exc:
-        log.warning("send %s failed: %s after %d attempt(s)", verification_id, exc.code, attempts)
-        store.store_failed(
-            verification_id,
-            token,
-            error_code=exc.code,
-            message=exc.message,
-            id_sms=exc.id_sms,
-            status=exc.status,
-        )
-        return SendOutcome("failed")
+        raise failed(exc.code, exc.message, exc.id_sms, exc.status) from None
     except GatewayError as exc:
-        log.warning("send %s failed: %s after %d attempt(s)", verification_id, exc.code, attempts)
-        store.store_failed(verification_id, token, error_code=exc.code, message=exc.message)
-        return SendOutcome("failed")
-    except UNAVAILABLE:
+        raise failed(exc.code, exc.message) from None
+    except StoreUnavailable:
         raise  # Redis is away: the task hands the message back
     except Exception as exc:
         # A bug, not a gateway answer: fail the record rather than leave it "sending", and log
@@ -105,13 +129,13 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
             type(exc).__name__,
             "".join(traceback.format_tb(exc.__traceback__)),
         )
-        store.store_failed(
-            verification_id, token, error_code="internal_error", message="unexpected worker error"
-        )
-        return SendOutcome("failed")
+        raise failed("internal_error", "unexpected worker error") from None
 
+
+def _store_sent(rt: Runtime, verification_id: str, token: str, result: SendResult) -> SendOutcome:
+    s = rt.settings
     first_poll_ms = 0 if is_final(result.status) else int(s.polling.first_delay_seconds * 1000)
-    stored = store.store_sent(
+    stored = rt.store.store_sent(
         verification_id,
         token,
         code_digest=code_digest(rt.secret, verification_id, result.code),
@@ -125,18 +149,11 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         poll_grace_ms=POLL_MARKER_GRACE_MS,
         poll_batch=s.polling.batch_size,
     )
-    if stored[0] != "sent":
+    if not stored.stored:
         log.warning(
-            "send %s: sent, but the record is now %s; code discarded", verification_id, stored[1]
+            "send %s: sent, but the record is now %s; code discarded", verification_id, stored.state
         )
         return SendOutcome("skipped")
-    log.info(
-        "sent %s id_sms=%s status=%s attempts=%d",
-        verification_id,
-        result.id_sms,
-        result.status,
-        attempts,
-    )
+    log.info("sent %s id_sms=%s status=%s", verification_id, result.id_sms, result.status)
     # store_sent also decided whether this send must queue the next poll task (one Lua call).
-    poll = (str(stored[1]), int(stored[2]) / 1000) if int(stored[1]) else None
-    return SendOutcome("sent", poll=poll)
+    return SendOutcome("sent", poll=stored.poll)

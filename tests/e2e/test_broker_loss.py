@@ -83,7 +83,7 @@ def test_a_stalled_store_requeues_the_send_instead_of_losing_it(
         req = request_code("+79001234569", runtime=rt)
         proc.send_signal(signal.SIGSTOP)  # the record is there, but Redis does not answer
         worker = start_worker(settings)
-        wait_until(lambda: "Redis unavailable" in worker.output(), timeout=30)
+        wait_until(lambda: "is unavailable" in worker.output(), timeout=30)
         proc.send_signal(signal.SIGCONT)
         wait_until(lambda: get_status(req.id, runtime=rt).state == "sent", timeout=60)
         assert len(sandbox.outbox("+79001234569")) == 1

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
+from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code, verify_code
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE
@@ -32,7 +32,7 @@ def secrets_in(text: str, codes: list[str]) -> list[str]:
 
 def test_task_messages_carry_ids_only(redis_url: str, sandbox: Sandbox) -> None:
     rt = Runtime.from_settings(make_settings(redis_url, sandbox))
-    client = rt.store.redis
+    client = raw_redis(rt)
     before = client.llen(SEND_QUEUE)
     ids = [request_code(phone, runtime=rt).id for phone in PHONES]
     # LPUSH puts the newest messages at the head of the list.

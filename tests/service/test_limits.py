@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from captcha_standin import SECRET, StandIn, token
-from helpers import Sandbox, make_settings
+from helpers import Sandbox, make_settings, raw_redis
 
 from worker import RequestRefused, request_code, verify_code
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE
@@ -190,7 +190,7 @@ def test_brute_force_gets_at_most_max_attempts_comparisons(
         if candidate == real:
             continue
         reasons[verify_code(req.id, candidate, runtime=rt).reason] += 1
-    compares = int(rt.store.redis.hget(rt.store.keys.record(req.id), "compares") or 0)
+    compares = int(raw_redis(rt).hget(rt.store.keys.record(req.id), "compares") or 0)
     print(f"\nbrute force: 10,000 guesses -> {compares} comparisons, outcomes {dict(reasons)}")
     assert compares == rt.settings.codes.max_attempts
     assert reasons["wrong"] == rt.settings.codes.max_attempts - 1 and reasons["locked"] >= 9_990

@@ -1,0 +1,68 @@
+"""The Redis key layout: the only place that names a key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Keys"]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    def record(self, verification_id: str) -> str:
+        return f"{self.prefix}v:{verification_id}"
+
+    def history(self, verification_id: str) -> str:
+        return f"{self.prefix}v:{verification_id}:h"
+
+    def lock(self, verification_id: str) -> str:
+        return f"{self.prefix}lock:{verification_id}"
+
+    def idempotency(self, digest: str) -> str:
+        return f"{self.prefix}idem:{digest}"
+
+    def limit_log(self, name: str, subject: str) -> str:
+        return f"{self.prefix}rl:{name}:{subject}"
+
+    def guess_log(self, phone_key: str, requester: str) -> str:
+        """Wrong codes for a phone on verifications requested from one IP ('-': none given)."""
+        return f"{self.prefix}rl:verify_phone:{phone_key}:{requester or '-'}"
+
+    def verifier_log(self, ip_key: str) -> str:
+        return f"{self.prefix}rl:verify_ip:{ip_key}"
+
+    def pumping(self, prefix_key: str, kind: str) -> str:
+        """kind: s (sends), v (verifications), flag (suspected)."""
+        return f"{self.prefix}pf:{prefix_key}:{kind}"
+
+    def stats(self, slot: int) -> str:
+        return f"{self.prefix}st:{slot}"
+
+    @property
+    def totals(self) -> str:
+        """All-time counters for the metrics exporter: they only grow, so no TTL."""
+        return f"{self.prefix}totals"
+
+    @property
+    def deny(self) -> str:
+        """The operator's deny list: configuration, so no TTL."""
+        return f"{self.prefix}deny"
+
+    @property
+    def poll(self) -> str:
+        return f"{self.prefix}poll"
+
+    @property
+    def poll_marker(self) -> str:
+        return f"{self.prefix}poll:next"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    @property
+    def unused(self) -> str:
+        """Stands in KEYS where a script's optional key does not apply (never written)."""
+        return f"{self.prefix}unused"

@@ -1,0 +1,32 @@
+-- send_code, step 1: take the per-verification send lock and move queued -> sending. The
+-- record remembers the claimant's token, so only the latest claimant may store a result.
+-- KEYS: 1 record, 2 history, 3 lock, 4 totals   ARGV: 1 JSON {token, lock_ttl_ms, channel, id}
+-- Answers {outcome = 'claimed', phone, left_ms} | {outcome = 'done', state} | {outcome = 'missing'}
+--       | {outcome = 'busy', lock_ms} | {outcome = 'deadline'}
+local a = cjson.decode(ARGV[1])
+local r = KEYS[1]
+local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline')
+local state = f[1]
+if not state then return reply({outcome = 'missing'}) end
+if state ~= 'queued' and state ~= 'sending' then return reply({outcome = 'done', state = state}) end
+local now = now_ms()
+local left = (tonumber(f[3]) or 0) - now
+if left <= 0 then
+  set_state(r, 'failed', now)
+  redis.call('HSET', r, 'error_code', 'deadline_exceeded',
+    'error_message', 'not sent: the send deadline passed before a worker took it')
+  redis.call('HDEL', r, 'claim')
+  redis.call('DEL', KEYS[3])
+  count(KEYS[4], 'sms_failed:deadline_exceeded', 1)
+  record_event(r, KEYS[2], a.channel, a.id, 'failed', {error = 'deadline_exceeded'})
+  return reply({outcome = 'deadline'})
+end
+if not redis.call('SET', KEYS[3], a.token, 'NX', 'PX', a.lock_ttl_ms) then
+  return reply({outcome = 'busy', lock_ms = math.max(redis.call('PTTL', KEYS[3]), 1)})
+end
+redis.call('HSET', r, 'claim', a.token)
+if state == 'queued' then
+  set_state(r, 'sending', now)
+  record_event(r, KEYS[2], a.channel, a.id, 'sending')
+end
+return reply({outcome = 'claimed', phone = f[2], left_ms = left})

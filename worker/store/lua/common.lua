@@ -1,0 +1,172 @@
+-- Shared helpers, prepended to every script at load time (Lua scripts cannot include files).
+-- Every key a script touches arrives in KEYS (worker/store/keys.py names them); ARGV[1] is the
+-- step's JSON input and every script answers with one JSON object.
+-- Time comes from the Redis server so that every producer and worker agrees on "now".
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function reply(t) return cjson.encode(t) end
+
+-- Append an event to the verification's history (bounded) and tell subscribers.
+local function record_event(record_key, history_key, channel, id, event, extra)
+  local at = now_ms()
+  local entry = {at = at, event = event}
+  if extra then
+    for k, v in pairs(extra) do entry[k] = v end
+  end
+  redis.call('RPUSH', history_key, cjson.encode(entry))
+  redis.call('LTRIM', history_key, -50, -1)
+  local ttl = redis.call('PTTL', record_key)
+  if ttl > 0 then redis.call('PEXPIRE', history_key, ttl) end
+  entry.id = id
+  entry.state = redis.call('HGET', record_key, 'state')
+  redis.call('PUBLISH', channel, cjson.encode(entry))
+end
+
+local function set_state(record_key, state, at)
+  redis.call('HSET', record_key, 'state', state, 'updated_at', at)
+end
+
+-- All-time counters for the metrics exporter (one hash, no TTL: counters only grow).
+local function count(totals_key, field, n)
+  redis.call('HINCRBY', totals_key, field, n or 1)
+end
+
+-- Five-minute statistics bucket for `targetsms stats` (kept a day).
+local function stat(stats_key, field, n, ttl_ms)
+  redis.call('HINCRBY', stats_key, field, n)
+  redis.call('PEXPIRE', stats_key, ttl_ms)
+end
+
+-- The one sliding-window log (a sorted set scored by time): exact at every boundary.
+-- Milliseconds until the window has room for one more entry (0: room now).
+local function window_wait(key, window, limit, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if count < limit then return 0 end
+  -- Room opens once enough of the oldest entries leave the window.
+  local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+  return math.max(tonumber(oldest[2]) + window - now, 1)
+end
+
+local function window_add(key, window, member, now)
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+end
+
+-- The gate every SMS passes, a first request or a resend alike. KEYS from `first` on:
+-- deny set, prefix sends, prefix verifications, prefix pumping flag, stats bucket, totals,
+-- then one log per limit (in the order of g.limits). `g` is the SmsGate (worker/limits.py).
+-- Returns nil when the SMS was admitted and counted everywhere, or the refusal.
+local function admit_sms(first, g, now)
+  local deny, sends, verified, flag = KEYS[first], KEYS[first + 1], KEYS[first + 2], KEYS[first + 3]
+  local stats, totals = KEYS[first + 4], KEYS[first + 5]
+  local logs = first + 6
+  -- The operator's deny list: the number itself or any prefix from a country code up.
+  for i = 2, #g.phone do
+    if redis.call('SISMEMBER', deny, string.sub(g.phone, 1, i)) == 1 then
+      return {code = 'phone_not_allowed', why = 'deny_list'}
+    end
+  end
+  local wait, fired = 0, nil
+  for i, limit in ipairs(g.limits) do
+    local w = window_wait(KEYS[logs + i - 1], limit.window_ms, limit.limit, now)
+    if w > wait then wait, fired = w, limit.name end
+  end
+  if fired then return {code = 'rate_limited', why = fired, retry_after_ms = wait} end
+  -- Step-up: unusual volume from this IP or prefix, or suspected pumping, wants a captcha.
+  local function volume(name)
+    for i, limit in ipairs(g.limits) do
+      if limit.name == name then return redis.call('ZCARD', KEYS[logs + i - 1]) end
+    end
+    return 0
+  end
+  local suspicion = nil
+  if redis.call('EXISTS', flag) == 1 then
+    suspicion = 'pumping'
+  elseif g.step_up then
+    if volume('ip_hour') >= g.step_up.ip_per_hour then
+      suspicion = 'ip_volume'
+    elseif volume('prefix_hour') >= g.step_up.prefix_per_hour then
+      suspicion = 'prefix_volume'
+    end
+  end
+  if suspicion and not g.captcha_passed then
+    if suspicion == 'pumping' and g.pumping.refuse then
+      return {code = 'rate_limited', why = 'pumping'}
+    end
+    return {code = 'captcha_required', why = suspicion}
+  end
+
+  for i, limit in ipairs(g.limits) do
+    window_add(KEYS[logs + i - 1], limit.window_ms, g.member, now)
+  end
+  -- Conversion per prefix over a sliding window: pumped numbers never verify.
+  local p = g.pumping
+  redis.call('ZREMRANGEBYSCORE', sends, '-inf', now - p.window_ms)
+  redis.call('ZREMRANGEBYSCORE', verified, '-inf', now - p.window_ms)
+  window_add(sends, p.window_ms, g.member, now)
+  local n_sends = redis.call('ZCARD', sends)
+  local n_verified = redis.call('ZCARD', verified)
+  local flagged = false
+  if n_sends >= p.min_sends and n_verified < n_sends * p.min_conversion
+     and redis.call('EXISTS', flag) == 0 then
+    redis.call('SET', flag, now, 'PX', p.cooloff_ms)
+    flagged = true
+  end
+  stat(stats, 'sent', 1, g.stats_ttl_ms)
+  stat(stats, 'sent:' .. g.region, 1, g.stats_ttl_ms)
+  count(totals, 'sms_requested', 1)
+  return nil, flagged
+end
+
+-- Give back what admit_sms counted for `member` (the publish that would send it failed).
+local function unadmit_sms(first, g)
+  redis.call('ZREM', KEYS[first + 1], g.member)
+  for i = 1, #g.limits do redis.call('ZREM', KEYS[first + 5 + i], g.member) end
+  stat(KEYS[first + 4], 'sent', -1, g.stats_ttl_ms)
+  stat(KEYS[first + 4], 'sent:' .. g.region, -1, g.stats_ttl_ms)
+  count(KEYS[first + 5], 'sms_requested', -1)
+end
+
+-- Record a delivery status for one verification (polling and push share this step).
+-- Returns changed (the status is new), final (polling of it ends).
+local function apply_status(r, h, poll, totals, channel, id, status, final, now)
+  local changed = false
+  if status ~= '' and status ~= redis.call('HGET', r, 'delivery_status') then
+    redis.call('HSET', r, 'delivery_status', status, 'updated_at', now)
+    record_event(r, h, channel, id, 'status', {delivery_status = status})
+    count(totals, 'delivery:' .. status, 1)
+    changed = true
+  end
+  if final[status] then
+    redis.call('ZREM', poll, id)
+    return changed, true
+  end
+  return changed, false
+end
+
+-- Make sure one poll task is queued for the earliest due id; many sends in the same moment
+-- share it, hence one `state` request for many ids. Returns due ms and delay ms when the
+-- caller must queue that task now, nil when one already is.
+local function schedule_poll(poll_key, marker_key, slack, grace, clear, batch)
+  if clear ~= '' and redis.call('GET', marker_key) == clear then
+    redis.call('DEL', marker_key)
+  end
+  local first = redis.call('ZRANGE', poll_key, 0, 0, 'WITHSCORES')
+  if #first == 0 then return nil end
+  local now = now_ms()
+  local due = math.max(tonumber(first[2]), now)
+  -- Right after a poll, wait out the slack unless a full batch is already due: under steady
+  -- load this gathers many ids per request instead of polling back to back for one or two.
+  if clear ~= '' and redis.call('ZCOUNT', poll_key, '-inf', now) < batch then
+    due = math.max(due, now + slack)
+  end
+  local marked = tonumber(redis.call('GET', marker_key) or '')
+  if marked and marked <= due + slack then return nil end
+  redis.call('SET', marker_key, due, 'PX', due - now + grace)
+  return due, due - now
+end

@@ -1,0 +1,39 @@
+-- poll: record what the gateway said and decide each id's next poll (backoff) or stop.
+-- KEYS: 1 poll set, 2 totals, then per result: record, history
+-- ARGV: 1 JSON {channel, max_age_ms, first_delay_ms, max_delay_ms, final (statuses),
+--       results = {{id, id_sms, status ('' when the gateway gave none)}, ...}}
+-- Answers {changed, stopped}
+local a = cjson.decode(ARGV[1])
+local now = now_ms()
+local final = {}
+for _, s in ipairs(a.final) do final[s] = true end
+local changed, stopped = 0, 0
+for i, res in ipairs(a.results) do
+  local id, id_sms, status = res[1], res[2], res[3]
+  local r, h = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local f = redis.call('HMGET', r, 'id_sms', 'sent_at', 'polls', 'state')
+  if f[1] ~= id_sms or f[4] == 'canceled' then
+    redis.call('ZREM', KEYS[1], id)  -- gone, resent or canceled since the lease
+    stopped = stopped + 1
+  else
+    local did_change, is_final = apply_status(r, h, KEYS[1], KEYS[2], a.channel, id, status,
+      final, now)
+    if did_change then changed = changed + 1 end
+    local polls = (tonumber(f[3]) or 0) + 1
+    redis.call('HSET', r, 'polls', polls)
+    if is_final then
+      stopped = stopped + 1
+    elseif now - (tonumber(f[2]) or now) >= a.max_age_ms then
+      redis.call('ZREM', KEYS[1], id)
+      record_event(r, h, a.channel, id, 'poll_gave_up')
+      stopped = stopped + 1
+    else
+      local delay = math.min(a.first_delay_ms * (2 ^ polls), a.max_delay_ms)
+      redis.call('ZADD', KEYS[1], now + delay, id)
+      -- The set lives as long as its longest-lived member may still be polled.
+      local keep = a.max_age_ms + a.max_delay_ms + 60000
+      if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+    end
+  end
+end
+return reply({changed = changed, stopped = stopped})

@@ -1,0 +1,21 @@
+-- send_code, step 2 (failure): keep the stable error code and the gateway's own (redacted)
+-- text. Only the latest claimant may end the send.
+-- KEYS: 1 record, 2 history, 3 lock, 4 totals
+-- ARGV: 1 JSON {token, error_code, message, id_sms, status, channel, id}
+-- Answers {outcome = 'failed'} | {outcome = 'discarded', state}
+local a = cjson.decode(ARGV[1])
+local r = KEYS[1]
+local f = redis.call('HMGET', r, 'state', 'claim')
+local state = f[1]
+if f[2] ~= a.token then return reply({outcome = 'discarded', state = state or 'missing'}) end
+if redis.call('GET', KEYS[3]) == a.token then redis.call('DEL', KEYS[3]) end
+if state ~= 'sending' then return reply({outcome = 'discarded', state = state or 'missing'}) end
+local now = now_ms()
+set_state(r, 'failed', now)
+redis.call('HSET', r, 'error_code', a.error_code, 'error_message', a.message)
+if a.id_sms ~= '' then redis.call('HSET', r, 'id_sms', a.id_sms) end
+if a.status ~= '' then redis.call('HSET', r, 'delivery_status', a.status) end
+redis.call('HDEL', r, 'code_hmac', 'claim')
+count(KEYS[4], 'sms_failed:' .. a.error_code, 1)
+record_event(r, KEYS[2], a.channel, a.id, 'failed', {error = a.error_code})
+return reply({outcome = 'failed'})

@@ -1,0 +1,33 @@
+-- send_code, step 2 (success): keep only the code's HMAC, start its TTL, queue the first poll.
+-- Only the latest claimant stores: a send whose claim was taken over by another worker must
+-- never store over, or beside, the newer send.
+-- KEYS: 1 record, 2 history, 3 lock, 4 poll set, 5 poll schedule marker, 6 totals
+-- ARGV: 1 JSON {token, code_hmac, id_sms, status, ttl_ms, first_poll_ms (0: nothing to poll),
+--       channel, id, max_attempts, poll_ttl_ms, poll_slack_ms, poll_grace_ms, poll_batch}
+-- Answers {outcome = 'sent', due_ms, delay_ms} (0, 0: no poll task to queue)
+--       | {outcome = 'discarded', state}
+local a = cjson.decode(ARGV[1])
+local r = KEYS[1]
+local f = redis.call('HMGET', r, 'state', 'claim')
+local state = f[1]
+if f[2] ~= a.token then return reply({outcome = 'discarded', state = state or 'missing'}) end
+if redis.call('GET', KEYS[3]) == a.token then redis.call('DEL', KEYS[3]) end
+if state ~= 'sending' then return reply({outcome = 'discarded', state = state or 'missing'}) end
+local now = now_ms()
+redis.call('HSET', r, 'state', 'sent', 'updated_at', now, 'code_hmac', a.code_hmac,
+  'id_sms', a.id_sms, 'delivery_status', a.status, 'sent_at', now,
+  'expires_at', now + a.ttl_ms, 'attempts_left', a.max_attempts, 'polls', 0)
+redis.call('HDEL', r, 'error_code', 'error_message', 'claim')
+count(KEYS[6], 'sms_sent', 1)
+count(KEYS[6], 'delivery:' .. a.status, 1)
+record_event(r, KEYS[2], a.channel, a.id, 'sent', {delivery_status = a.status})
+if a.first_poll_ms > 0 then
+  redis.call('ZADD', KEYS[4], now + a.first_poll_ms, a.id)
+  if redis.call('PTTL', KEYS[4]) < a.poll_ttl_ms then
+    redis.call('PEXPIRE', KEYS[4], a.poll_ttl_ms)
+  end
+  local due, delay = schedule_poll(KEYS[4], KEYS[5], a.poll_slack_ms, a.poll_grace_ms, '',
+    a.poll_batch)
+  if due then return reply({outcome = 'sent', due_ms = due, delay_ms = delay}) end
+end
+return reply({outcome = 'sent', due_ms = 0, delay_ms = 0})

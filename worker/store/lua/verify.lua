@@ -1,0 +1,75 @@
+-- verify_code: every outcome decided in one atomic step, the code compared in constant time.
+-- Wrong codes also count per phone and requesting IP (across verifications) and per verifying
+-- IP, so rotating verifications does not multiply guesses; those windows end by themselves.
+-- KEYS: 1 record, 2 history, 3 wrong-code log of the phone and the IP that requested it,
+--       4 wrong-code log of the verifying IP, 5 the prefix's verifications (pumping watch),
+--       6 stats bucket, 7 totals
+-- ARGV: 1 JSON {candidate (HMAC hex), id, channel, window_ms, phone_limit, ip_limit, has_ip,
+--       pumping_window_ms, stats_ttl_ms}
+-- Answers {reason, left, retry_after_ms}
+local function ct_equal(x, y)
+  if #x ~= #y then return false end
+  local acc = 0
+  for i = 1, #x do
+    acc = bit.bor(acc, bit.bxor(string.byte(x, i), string.byte(y, i)))
+  end
+  return acc == 0
+end
+
+local a = cjson.decode(ARGV[1])
+local r = KEYS[1]
+local function answer(reason, left, wait)
+  count(KEYS[7], 'verify:' .. reason, 1)
+  return reply({reason = reason, left = left, retry_after_ms = wait or 0})
+end
+
+local f = redis.call('HMGET', r, 'state', 'expires_at', 'attempts_left', 'code_hmac', 'region')
+local state = f[1]
+if not state then return answer('unknown', 0) end
+local left = tonumber(f[3]) or 0
+if state == 'verified' then return answer('already_used', left) end
+if state == 'queued' or state == 'sending' then return answer('not_sent_yet', left) end
+if state ~= 'sent' then return answer(state, left) end  -- failed, expired, locked, canceled
+
+local now = now_ms()
+if now >= (tonumber(f[2]) or 0) then
+  set_state(r, 'expired', now)
+  redis.call('HDEL', r, 'code_hmac')
+  record_event(r, KEYS[2], a.channel, a.id, 'expired')
+  return answer('expired', left)
+end
+
+-- Guessing budgets across verifications: refuse before comparing anything.
+local logs = {}
+if a.phone_limit > 0 then logs[#logs + 1] = {KEYS[3], a.phone_limit} end
+if a.has_ip and a.ip_limit > 0 then logs[#logs + 1] = {KEYS[4], a.ip_limit} end
+local wait = 0
+for _, log in ipairs(logs) do
+  wait = math.max(wait, window_wait(log[1], a.window_ms, log[2], now))
+end
+if wait > 0 then return answer('rate_limited', left, wait) end
+
+redis.call('HINCRBY', r, 'compares', 1)
+if f[4] and ct_equal(f[4], a.candidate) then
+  set_state(r, 'verified', now)
+  redis.call('HSET', r, 'verified_at', now)
+  redis.call('HDEL', r, 'code_hmac')  -- single use
+  record_event(r, KEYS[2], a.channel, a.id, 'verified')
+  window_add(KEYS[5], a.pumping_window_ms, a.id, now)
+  stat(KEYS[6], 'verified', 1, a.stats_ttl_ms)
+  stat(KEYS[6], 'verified:' .. (f[5] or 'ZZ'), 1, a.stats_ttl_ms)
+  return answer('ok', left)
+end
+
+for _, log in ipairs(logs) do
+  window_add(log[1], a.window_ms, a.id .. ':' .. now .. ':' .. left, now)
+end
+left = left - 1
+redis.call('HSET', r, 'attempts_left', left, 'updated_at', now)
+if left <= 0 then
+  set_state(r, 'locked', now)
+  redis.call('HDEL', r, 'code_hmac')
+  record_event(r, KEYS[2], a.channel, a.id, 'locked')
+  return answer('locked', 0)
+end
+return answer('wrong', left)

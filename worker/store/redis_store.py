@@ -1,0 +1,570 @@
+"""The Store: every read and write of our Redis state, each multi-step change one Lua step.
+
+Callers see typed inputs and outcomes and one exception, ``StoreUnavailable``; key names, script
+contracts and Redis' own exceptions stay in this package. Every key has a TTL except the deny
+list and the all-time counters.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis
+
+from ..limits import SmsGate
+from ..outcomes import RefusalCode, VerifyReason
+from .keys import Keys
+from .results import (
+    Claim,
+    ClaimOutcome,
+    Created,
+    PollTask,
+    Refusal,
+    ResendOutcome,
+    SmsSubject,
+    Stored,
+    Verdict,
+)
+from .scripts import Scripts, translated
+
+__all__ = ["STATS_BUCKET_SECONDS", "Store", "connect"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
+STATS_BUCKET_SECONDS = 300
+STATS_TTL_MS = (24 * 3600 + 3600) * 1000
+
+
+def connect(url: str, max_connections: int = 128) -> redis.Redis:
+    """A thread-safe client with timeouts: a Redis that goes away must not hang a request.
+
+    The pool blocks (briefly) when every connection is busy instead of failing, so a burst of
+    web threads queues for a connection rather than erroring.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=5,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Redis' own exceptions end here, as ``StoreUnavailable``."""
+
+    def wrapper(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with translated(self.where):
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+def _refusal(out: Mapping[str, Any]) -> Refusal:
+    wait = out.get("retry_after_ms")
+    return Refusal(RefusalCode(out["code"]), str(out["why"]), int(wait) if wait else None)
+
+
+class Store:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._redis = client
+        self.keys = Keys(prefix)
+        self._scripts = Scripts(client)
+        kwargs = client.connection_pool.connection_kwargs
+        self.where = (
+            str(kwargs["path"])
+            if "path" in kwargs
+            else f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        )
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str) -> Store:
+        return cls(connect(url), prefix)
+
+    def __repr__(self) -> str:
+        return f"Store(where={self.where!r}, prefix={self.keys.prefix!r})"
+
+    def close(self) -> None:
+        self._redis.close()
+
+    def _run(self, name: str, keys: Sequence[str], arg: Mapping[str, Any]) -> dict[str, Any]:
+        return self._scripts.run(name, keys, arg)
+
+    def stats_key(self, at: float | None = None) -> str:
+        now = time.time() if at is None else at
+        return self.keys.stats(int(now // STATS_BUCKET_SECONDS))
+
+    # --- the SMS gate ----------------------------------------------------------------------
+
+    def _gate_keys(self, gate: SmsGate, stats_key: str) -> list[str]:
+        k = self.keys
+        return [
+            k.deny,
+            k.pumping(gate.prefix_key, "s"),
+            k.pumping(gate.prefix_key, "v"),
+            k.pumping(gate.prefix_key, "flag"),
+            stats_key,
+            k.totals,
+            *(k.limit_log(limit.name, limit.subject) for limit in gate.limits),
+        ]
+
+    @staticmethod
+    def _gate_arg(gate: SmsGate, member: str) -> dict[str, Any]:
+        return {
+            "phone": gate.phone,
+            "region": gate.region,
+            "member": member,
+            "limits": [
+                {"name": li.name, "window_ms": li.window_ms, "limit": li.limit}
+                for li in gate.limits
+            ],
+            "captcha_passed": gate.captcha_passed,
+            "step_up": (
+                {
+                    "ip_per_hour": gate.step_up.ip_per_hour,
+                    "prefix_per_hour": gate.step_up.prefix_per_hour,
+                }
+                if gate.step_up
+                else False
+            ),
+            "pumping": {
+                "refuse": gate.pumping.refuse,
+                "window_ms": gate.pumping.window_ms,
+                "min_sends": gate.pumping.min_sends,
+                "min_conversion": gate.pumping.min_conversion,
+                "cooloff_ms": gate.pumping.cooloff_ms,
+            },
+            "stats_ttl_ms": STATS_TTL_MS,
+        }
+
+    # --- producer side -----------------------------------------------------------------------
+
+    @_guarded
+    def create(
+        self,
+        gate: SmsGate,
+        *,
+        verification_id: str,
+        idempotency_digest: str | None,
+        idempotency_ttl_ms: int,
+        record_ttl_ms: int,
+        send_window_ms: int,
+        max_attempts: int,
+    ) -> Created | Refusal:
+        """Admit the first SMS of a new verification and write its record (``create.lua``)."""
+        k = self.keys
+        out = self._run(
+            "create",
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                k.idempotency(idempotency_digest) if idempotency_digest else k.unused,
+                *self._gate_keys(gate, self.stats_key()),
+            ],
+            {
+                "id": verification_id,
+                "channel": k.events,
+                "record_ttl_ms": record_ttl_ms,
+                "send_window_ms": send_window_ms,
+                "max_attempts": max_attempts,
+                "idempotency_ttl_ms": idempotency_ttl_ms if idempotency_digest else 0,
+                "fields": {
+                    "phone_key": gate.phone_key,
+                    "prefix_key": gate.prefix_key,
+                    "requester": gate.ip_key or "",
+                },
+                "gate": self._gate_arg(gate, f"{verification_id}:1"),
+            },
+        )
+        if out["outcome"] == "refused":
+            return _refusal(out)
+        if out["outcome"] == "existing":
+            return Created(str(out["id"]), existing=True)
+        return Created(verification_id, existing=False, pumping_flagged=bool(out["flagged"]))
+
+    @_guarded
+    def abandon(
+        self,
+        gate: SmsGate,
+        *,
+        verification_id: str,
+        sends: int,
+        idempotency_digest: str | None = None,
+    ) -> None:
+        """The publish for the ``sends``-th SMS failed: give back what its admission counted."""
+        k = self.keys
+        self._run(
+            "abandon",
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                k.idempotency(idempotency_digest) if idempotency_digest else k.unused,
+                *self._gate_keys(gate, self.stats_key()),
+            ],
+            {
+                "id": verification_id,
+                "channel": k.events,
+                "resend": sends > 1,
+                "gate": self._gate_arg(gate, f"{verification_id}:{sends}"),
+            },
+        )
+
+    @_guarded
+    def sms_subject(self, verification_id: str) -> SmsSubject | None:
+        phone, region, sends = self._redis.hmget(
+            self.keys.record(verification_id), ["phone", "region", "sends"]
+        )
+        if not phone:
+            return None
+        return SmsSubject(str(phone), str(region or "ZZ"), int(sends or 0))
+
+    @_guarded
+    def resend(
+        self,
+        gate: SmsGate,
+        *,
+        verification_id: str,
+        sends: int,
+        send_window_ms: int,
+        max_attempts: int,
+        max_sends: int,
+        record_ttl_ms: int,
+    ) -> tuple[ResendOutcome, str] | Refusal:
+        """(outcome, state for not_allowed) or the gate's refusal (``resend.lua``)."""
+        k = self.keys
+        out = self._run(
+            "resend",
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                k.poll,
+                *self._gate_keys(gate, self.stats_key()),
+            ],
+            {
+                "id": verification_id,
+                "channel": k.events,
+                "send_window_ms": send_window_ms,
+                "max_attempts": max_attempts,
+                "max_sends": max_sends,
+                "record_ttl_ms": record_ttl_ms,
+                "sends": sends,
+                "gate": self._gate_arg(gate, f"{verification_id}:{sends + 1}"),
+            },
+        )
+        if out["outcome"] == "refused":
+            return _refusal(out)
+        return ResendOutcome(out["outcome"]), str(out.get("state", ""))
+
+    @_guarded
+    def verify(
+        self,
+        verification_id: str,
+        candidate: str,
+        *,
+        verifier_key: str | None,
+        window_ms: int,
+        phone_limit: int,
+        ip_limit: int,
+        pumping_window_ms: int,
+    ) -> Verdict:
+        """``verify.lua``. The record's subject keys are read first to name the logs it
+        touches: they never change after the record is written, so nothing can slip between."""
+        k = self.keys
+        record = k.record(verification_id)
+        phone_key, prefix_key, requester = self._redis.hmget(
+            record, ["phone_key", "prefix_key", "requester"]
+        )
+        out = self._run(
+            "verify",
+            [
+                record,
+                k.history(verification_id),
+                k.guess_log(str(phone_key or ""), str(requester or "")),
+                k.verifier_log(verifier_key) if verifier_key else k.unused,
+                k.pumping(str(prefix_key or ""), "v"),
+                self.stats_key(),
+                k.totals,
+            ],
+            {
+                "candidate": candidate,
+                "id": verification_id,
+                "channel": k.events,
+                "window_ms": window_ms,
+                "phone_limit": phone_limit if phone_key else 0,
+                "ip_limit": ip_limit,
+                "has_ip": verifier_key is not None,
+                "pumping_window_ms": pumping_window_ms,
+                "stats_ttl_ms": STATS_TTL_MS,
+            },
+        )
+        return Verdict(VerifyReason(out["reason"]), int(out["left"]), int(out["retry_after_ms"]))
+
+    @_guarded
+    def cancel(self, verification_id: str) -> tuple[str, str]:
+        """(outcome, state): canceled, missing, or not_allowed with the state."""
+        k = self.keys
+        out = self._run(
+            "cancel",
+            [k.record(verification_id), k.history(verification_id), k.poll],
+            {"id": verification_id, "channel": k.events},
+        )
+        return str(out["outcome"]), str(out.get("state", ""))
+
+    @_guarded
+    def load(self, verification_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        k = self.keys
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(k.record(verification_id))
+            pipe.lrange(k.history(verification_id), 0, -1)
+            record, history = pipe.execute()
+        return record, [json.loads(item) for item in history]
+
+    @_guarded
+    def field_of(self, verification_ids: Sequence[str], name: str) -> list[str | None]:
+        """One record field of many verifications, in one round trip (for watchers)."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for verification_id in verification_ids:
+                pipe.hget(self.keys.record(verification_id), name)
+            values: list[str | None] = pipe.execute()
+        return values
+
+    @_guarded
+    def count_refusal(self, reason: str) -> None:
+        """Count a refusal decided in Python or Lua alike, for stats and metrics."""
+        key = self.stats_key()
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, f"refused:{reason}", 1)
+            pipe.pexpire(key, STATS_TTL_MS)
+            pipe.hincrby(self.keys.totals, f"refused:{reason}", 1)
+            pipe.execute()
+
+    # --- worker side -------------------------------------------------------------------------
+
+    @_guarded
+    def claim_send(self, verification_id: str, token: str, lock_ttl_ms: int) -> Claim:
+        k = self.keys
+        out = self._run(
+            "claim_send",
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                k.lock(verification_id),
+                k.totals,
+            ],
+            {
+                "token": token,
+                "lock_ttl_ms": lock_ttl_ms,
+                "channel": k.events,
+                "id": verification_id,
+            },
+        )
+        return Claim(
+            ClaimOutcome(out["outcome"]),
+            phone=str(out.get("phone", "")),
+            left_ms=int(out.get("left_ms", 0)),
+            state=str(out.get("state", "")),
+            lock_ms=int(out.get("lock_ms", 0)),
+        )
+
+    @_guarded
+    def extend_lock(self, verification_id: str, token: str, ttl_ms: int) -> bool:
+        """True while this claimant still owns the send (the lock is extended or taken again)."""
+        k = self.keys
+        out = self._run(
+            "extend_lock",
+            [k.record(verification_id), k.lock(verification_id)],
+            {"token": token, "ttl_ms": ttl_ms},
+        )
+        return bool(out["held"])
+
+    @_guarded
+    def store_sent(
+        self,
+        verification_id: str,
+        token: str,
+        *,
+        code_digest: str,
+        id_sms: str,
+        status: str,
+        ttl_ms: int,
+        first_poll_ms: int,
+        max_attempts: int,
+        poll_ttl_ms: int,
+        poll_slack_ms: int,
+        poll_grace_ms: int,
+        poll_batch: int,
+    ) -> Stored:
+        k = self.keys
+        out = self._run(
+            "store_sent",
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                k.lock(verification_id),
+                k.poll,
+                k.poll_marker,
+                k.totals,
+            ],
+            {
+                "token": token,
+                "code_hmac": code_digest,
+                "id_sms": id_sms,
+                "status": status,
+                "ttl_ms": ttl_ms,
+                "first_poll_ms": first_poll_ms,
+                "channel": k.events,
+                "id": verification_id,
+                "max_attempts": max_attempts,
+                "poll_ttl_ms": poll_ttl_ms,
+                "poll_slack_ms": poll_slack_ms,
+                "poll_grace_ms": poll_grace_ms,
+                "poll_batch": poll_batch,
+            },
+        )
+        if out["outcome"] != "sent":
+            return Stored(False, str(out.get("state", "")))
+        poll = None
+        if int(out["due_ms"]):
+            poll = PollTask(str(int(out["due_ms"])), int(out["delay_ms"]) / 1000)
+        return Stored(True, "sent", poll)
+
+    @_guarded
+    def store_failed(
+        self,
+        verification_id: str,
+        token: str,
+        *,
+        error_code: str,
+        message: str,
+        id_sms: str = "",
+        status: str = "",
+    ) -> Stored:
+        k = self.keys
+        out = self._run(
+            "store_failed",
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                k.lock(verification_id),
+                k.totals,
+            ],
+            {
+                "token": token,
+                "error_code": error_code,
+                "message": message,
+                "id_sms": id_sms,
+                "status": status,
+                "channel": k.events,
+                "id": verification_id,
+            },
+        )
+        return Stored(out["outcome"] == "failed", str(out.get("state", "failed")))
+
+    @_guarded
+    def poll_lease(self, batch: int, lease_ms: int) -> list[tuple[str, str]]:
+        """(verification id, id_sms) of up to ``batch`` due verifications, leased to us."""
+        k = self.keys
+        now_ms = int(time.time() * 1000)
+        ids = [str(i) for i in self._redis.zrangebyscore(k.poll, "-inf", now_ms, 0, batch)]
+        if not ids:
+            return []
+        out = self._run(
+            "poll_lease",
+            [k.poll, *(k.record(i) for i in ids)],
+            {"ids": ids, "lease_ms": lease_ms},
+        )
+        return [(str(i), str(s)) for i, s in (out["leased"] or [])]
+
+    @_guarded
+    def poll_apply(
+        self,
+        results: Sequence[tuple[str, str, str]],
+        *,
+        final_statuses: Sequence[str],
+        max_age_ms: int,
+        first_delay_ms: int,
+        max_delay_ms: int,
+    ) -> tuple[int, int]:
+        """``results``: (verification id, id_sms, status or '') for every leased id.
+        Returns (ids whose status changed, ids no longer polled)."""
+        k = self.keys
+        keys = [k.poll, k.totals]
+        for verification_id, _, _ in results:
+            keys += [k.record(verification_id), k.history(verification_id)]
+        out = self._run(
+            "poll_apply",
+            keys,
+            {
+                "channel": k.events,
+                "max_age_ms": max_age_ms,
+                "first_delay_ms": first_delay_ms,
+                "max_delay_ms": max_delay_ms,
+                "final": sorted(final_statuses),
+                "results": [list(r) for r in results],
+            },
+        )
+        return int(out["changed"]), int(out["stopped"])
+
+    @_guarded
+    def poll_schedule(
+        self, *, slack_ms: int, grace_ms: int, batch: int, clear: str = ""
+    ) -> PollTask | None:
+        """The poll task to queue now, or None when one is already queued."""
+        k = self.keys
+        out = self._run(
+            "poll_schedule",
+            [k.poll, k.poll_marker],
+            {"slack_ms": slack_ms, "grace_ms": grace_ms, "clear": clear, "batch": batch},
+        )
+        if not int(out["due_ms"]):
+            return None
+        return PollTask(str(int(out["due_ms"])), int(out["delay_ms"]) / 1000)
+
+    @_guarded
+    def polling_count(self) -> int:
+        """Verifications whose delivery status is still followed."""
+        return int(self._redis.zcard(self.keys.poll))
+
+    # --- operators ---------------------------------------------------------------------------
+
+    @_guarded
+    def ping(self) -> str:
+        """The Redis server's version: proof that it answers."""
+        return str(self._redis.info("server").get("redis_version", "?"))
+
+    @_guarded
+    def deny_list(self) -> list[str]:
+        return sorted(str(m) for m in self._redis.smembers(self.keys.deny))
+
+    @_guarded
+    def deny_add(self, prefix: str) -> None:
+        self._redis.sadd(self.keys.deny, prefix)
+
+    @_guarded
+    def deny_remove(self, prefix: str) -> bool:
+        return bool(self._redis.srem(self.keys.deny, prefix))
+
+    @_guarded
+    def stats_buckets(self, count: int, at: float | None = None) -> list[dict[str, str]]:
+        """The last ``count`` statistics buckets, newest first."""
+        now = time.time() if at is None else at
+        with self._redis.pipeline(transaction=False) as pipe:
+            for i in range(count):
+                pipe.hgetall(self.stats_key(now - i * STATS_BUCKET_SECONDS))
+            buckets: list[dict[str, str]] = pipe.execute()
+        return buckets
+
+    @_guarded
+    def totals(self) -> dict[str, str]:
+        """The all-time counters (the metrics exporter's source)."""
+        return {str(k): str(v) for k, v in self._redis.hgetall(self.keys.totals).items()}

@@ -1,0 +1,92 @@
+"""What the Store's steps answer, typed: no positional arrays read as ``out[0]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..outcomes import RefusalCode, VerifyReason
+
+__all__ = [
+    "Claim",
+    "ClaimOutcome",
+    "Created",
+    "PollTask",
+    "Refusal",
+    "ResendOutcome",
+    "SmsSubject",
+    "Stored",
+    "Verdict",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The gate said no. ``code`` is for the caller; ``why`` (which check fired) for the log."""
+
+    code: RefusalCode
+    why: str
+    retry_after_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    id: str
+    existing: bool  # an idempotency key returned this phone's earlier verification
+    pumping_flagged: bool = False  # this SMS made its prefix suspected of pumping
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSubject:
+    """What a resend needs to know about a verification to pass its SMS through the gate."""
+
+    phone: str
+    region: str
+    sends: int
+
+
+class ResendOutcome(StrEnum):
+    RESENT = "resent"
+    IN_FLIGHT = "in_flight"  # a send is still within its deadline
+    CHANGED = "changed"  # a parallel resend got there first
+    MISSING = "missing"
+    NOT_ALLOWED = "not_allowed"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    reason: VerifyReason
+    attempts_left: int
+    retry_after_ms: int = 0
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    DONE = "done"  # already sent, failed, verified...: nothing to send
+    MISSING = "missing"
+    BUSY = "busy"  # another worker holds the send lock
+    DEADLINE = "deadline"  # too late: the record is now failed
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: ClaimOutcome
+    phone: str = ""
+    left_ms: int = 0
+    state: str = ""
+    lock_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PollTask:
+    """A poll task to queue now: its marker and the delay before it is due."""
+
+    marker: str
+    delay_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    stored: bool  # False: the record moved on (canceled, or another claimant's send)
+    state: str = ""
+    poll: PollTask | None = None

@@ -1,0 +1,68 @@
+"""The Lua steps and the one place Redis failures are translated.
+
+Every multi-step change of a verification happens in one script (dramatiq's way), so two
+workers, or a worker and a web request, never see a half-done state. A script takes its keys in
+KEYS and one JSON object in ARGV[1], and answers with one JSON object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+
+__all__ = ["Scripts", "StoreUnavailable", "translated"]
+
+_NAMES = (
+    "create",
+    "abandon",
+    "verify",
+    "resend",
+    "cancel",
+    "claim_send",
+    "extend_lock",
+    "store_sent",
+    "store_failed",
+    "poll_lease",
+    "poll_apply",
+    "poll_schedule",
+)
+
+
+class StoreUnavailable(Exception):
+    """Redis did not answer (down, unreachable, loading, timed out). Names where, never how
+    to log in: the text is safe to show."""
+
+
+@contextlib.contextmanager
+def translated(where: str) -> Iterator[None]:
+    """Turn any "Redis is not there right now" into ``StoreUnavailable``."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError) as exc:
+        raise StoreUnavailable(f"Redis at {where} is unavailable ({type(exc).__name__})") from None
+
+
+def _sources() -> dict[str, str]:
+    package = resources.files(__package__) / "lua"
+    common = (package / "common.lua").read_text(encoding="utf-8")
+    return {name: common + (package / f"{name}.lua").read_text(encoding="utf-8") for name in _NAMES}
+
+
+_SOURCES = _sources()
+
+
+class Scripts:
+    """The registered scripts of one client (EVALSHA, loaded again after a Redis restart)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._scripts = {name: client.register_script(src) for name, src in _SOURCES.items()}
+
+    def run(self, name: str, keys: Sequence[str], arg: Mapping[str, Any]) -> dict[str, Any]:
+        out = self._scripts[name](keys=list(keys), args=[json.dumps(arg)])
+        answer: dict[str, Any] = json.loads(out)
+        return answer
