@@ -80,9 +80,8 @@ def run_demo(args: argparse.Namespace) -> int:
         stack.spawn(
             "gateway",
             [
-                python(), "-m", "worker.sandbox", "--port", str(port),
-                "--login", env["TARGETSMS_LOGIN"], "--password", env["TARGETSMS_PASSWORD"],
-                "--deliver-after-ms", "1500",
+                # TARGETSMS_LOGIN / TARGETSMS_PASSWORD reach it through env, not argv.
+                python(), "-m", "worker.sandbox", "--port", str(port), "--deliver-after-ms", "1500",
             ],
             env,
             logs / "gateway.log",

@@ -31,6 +31,7 @@ class SendOutcome:
     result: str  # sent, failed, skipped, busy, missing
     retry_in: float | None = None  # busy: try again after this many seconds
     poll: tuple[str, float] | None = None  # (marker, delay seconds) for a poll task to queue
+    error: str | None = None  # failed: the stable error code stored on the record
 
 
 def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
@@ -46,7 +47,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         return SendOutcome("skipped")
     if claim[0] == "deadline":
         log.warning("send %s: deadline passed before a worker took it", verification_id)
-        return SendOutcome("failed")
+        return SendOutcome("failed", error="deadline_exceeded")  # as claim_send.lua stores it
     if claim[0] == "busy":
         log.info(
             "send %s: another worker holds the send lock (%s ms left)", verification_id, claim[1]
@@ -89,11 +90,11 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
             id_sms=exc.id_sms,
             status=exc.status,
         )
-        return SendOutcome("failed")
+        return SendOutcome("failed", error=exc.code)
     except GatewayError as exc:
         log.warning("send %s failed: %s after %d attempt(s)", verification_id, exc.code, attempts)
         store.store_failed(verification_id, token, error_code=exc.code, message=exc.message)
-        return SendOutcome("failed")
+        return SendOutcome("failed", error=exc.code)
     except UNAVAILABLE:
         raise  # Redis is away: the task hands the message back
     except Exception as exc:
@@ -108,7 +109,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         store.store_failed(
             verification_id, token, error_code="internal_error", message="unexpected worker error"
         )
-        return SendOutcome("failed")
+        return SendOutcome("failed", error="internal_error")
 
     first_poll_ms = 0 if is_final(result.status) else int(s.poll_first_delay_seconds * 1000)
     stored = store.store_sent(
