@@ -58,7 +58,7 @@ def celery_config() -> dict[str, Any]:
         )
         raise SystemExit(78)
     exchange = Exchange("targetsms", type="direct")
-    time_limit = int(settings.send_deadline_seconds + settings.lock_ttl_seconds + 10)
+    time_limit = int(settings.codes.send_deadline_seconds + settings.lock_ttl_seconds + 10)
     return {
         "broker_url": settings.broker,
         # Redis redelivers a message that is not acked within this time (its worker died): short,

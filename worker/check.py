@@ -52,12 +52,9 @@ def collect() -> tuple[list[Check], list[str]]:
         settings = Settings.from_env()
     except SettingsError as exc:
         return [Check("settings", False, problem) for problem in exc.problems], notes
-    checks.append(
-        Check(
-            "settings", True, f"sender {settings.targetsms_sender}, service {settings.service_name}"
-        )
-    )
-    if settings.captcha_mode == "off":
+    sender, service = settings.gateway.sender, settings.codes.service_name
+    checks.append(Check("settings", True, f"sender {sender}, service {service}"))
+    if settings.captcha.mode == "off":
         notes.append("captcha is off here: make sure your form checks one (the guide requires it)")
     rt = Runtime.from_settings(settings)
     redis_at = endpoint(settings.redis_url)

@@ -154,7 +154,7 @@ def test_reads_dotenv_in_the_current_directory_and_the_environment_wins(
 
 
 def test_broker_down_loses_nothing(redis_url: str, sandbox: Sandbox) -> None:
-    settings = make_settings(redis_url, sandbox, resend_cooldown_seconds=60)
+    settings = make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60)
     down = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
     out = run(settings, "send", "+79001234567", extra=down)
     assert out.returncode == 1
@@ -181,7 +181,7 @@ def test_check_reports_each_part(
     assert [
         line.split()[0] for line in text.stdout.splitlines() if not line.startswith("note")
     ] == ["ok"] * 5
-    bad = run(make_settings(redis_url, sandbox, targetsms_password=PASSWORD + "x"), "check")
+    bad = run(make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "x"), "check")
     assert bad.returncode == 1
     failed = {c["part"]: c["detail"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]}
     assert failed["gateway"].startswith("auth_failed: ")
@@ -222,7 +222,7 @@ def test_fake_gateway_command_answers_the_guides_request() -> None:
         line = proc.stdout.readline()
         url = line.split()[-1]
         import requests
-        from unit.test_protocol import GUIDE_REQUEST
+        from guide_samples import GUIDE_REQUEST
 
         answer = requests.post(
             f"{url}/password_generation/api.php",

@@ -115,7 +115,7 @@ def test_redis_broker_queue_lengths_and_a_failed_send_is_a_failure(
     start_flower: Callable[[Settings], Flower],
 ) -> None:
     # Wrong credentials: every send ends failed with auth_failed.
-    settings = make_settings(redis_url, sandbox, targetsms_password=PASSWORD + "-wrong")
+    settings = make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "-wrong")
     rt = Runtime.from_settings(settings)
     broker = redis.Redis.from_url(redis_url)
     flower = start_flower(settings)
@@ -199,7 +199,7 @@ def test_rabbitmq_broker_queue_lengths(
     amqp_vhost: str,
     start_flower: Callable[[Settings], Flower],
 ) -> None:
-    settings = make_settings(redis_url, sandbox, broker_url=amqp_vhost)
+    settings = make_settings(redis_url, sandbox, CELERY_BROKER_URL=amqp_vhost)
     env = {**os.environ, **settings.to_env()}
     # Published by the CLI (its own process, its own broker URL); no worker consumes them.
     for i in range(3):

@@ -43,7 +43,7 @@ def runtimes() -> Iterator[list[Runtime]]:
 @pytest.mark.parametrize(
     ("overrides", "phone", "code"),
     [
-        ({"targetsms_password": PASSWORD + "-wrong"}, "+79001234567", "auth_failed"),
+        ({"TARGETSMS_PASSWORD": PASSWORD + "-wrong"}, "+79001234567", "auth_failed"),
         ({}, STOP_LISTED, "phone_stop_listed"),
     ],
     ids=["auth_failed", "delivery_failed"],

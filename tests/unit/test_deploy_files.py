@@ -19,7 +19,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from worker.settings import VARIABLES
+from worker.settings import variables
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bind addresses legitimately differ: loopback on a host, all interfaces inside a container.
@@ -27,7 +27,7 @@ _BIND = re.compile(r"--(address|host)[= ](\S+)")
 COMPOSE_ENV = "compose.env"
 # Services that run our image and need the settings.
 APP_SERVICES = ("worker", "flower", "metrics", "gateway")
-SETTINGS = {v.env for v in VARIABLES} | {"FLOWER_BASIC_AUTH"}
+SETTINGS = {v.name for v in variables()} | {"FLOWER_BASIC_AUTH"}
 SECRET_WORDS = ("PASSWORD", "SECRET", "BASIC_AUTH", "--password", "--basic-auth", "--basic_auth")
 
 
@@ -213,8 +213,8 @@ def test_the_env_examples_are_valid_settings_for_their_place() -> None:
 
     host, containers = env_file(".env.example"), env_file("compose.env.example")
     assert set(host) <= SETTINGS and set(containers) <= SETTINGS
-    assert Settings.from_env(host).targetsms_sender == "target"
-    assert Settings.from_env(containers).targetsms_sender == "target"
+    assert Settings.from_env(host).gateway.sender == "target"
+    assert Settings.from_env(containers).gateway.sender == "target"
     # The host file points at loopback (honcho's processes); the compose file at service names.
     assert "127.0.0.1" in host["REDIS_URL"] and "127.0.0.1" in host["TARGETSMS_URL"]
     assert not any("127.0.0.1" in v or "localhost" in v for v in containers.values())
