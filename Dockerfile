@@ -10,6 +10,6 @@ COPY pyproject.toml README.md ./
 COPY worker ./worker
 COPY tasks ./tasks
 RUN pip install --no-deps . && useradd --system --no-create-home --uid 10001 otp
-# Not root: a compromised process cannot change the image's code.
+# Not root: a compromised process cannot change the installed code.
 USER otp
 CMD ["celery", "-A", "worker", "worker", "--pool", "threads", "--concurrency", "64", "--loglevel", "INFO"]

@@ -5,16 +5,20 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
+# One line per step on stderr, so a first run that takes a minute is not silent.
+step() { echo "bootstrap: $*" >&2; }
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "targetsms-worker needs Python 3.11 or newer as '$PYTHON' (set PYTHON=...)" >&2
   exit 1
 fi
 if [ ! -x .venv/bin/python ]; then
+  step "creating the virtualenv in .venv"
   if ! "$PYTHON" -m venv .venv 2>/dev/null; then
     rm -rf .venv
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       ver="$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+      step "installing python${ver}-venv with apt-get"
       apt-get update -qq && { apt-get install -y -qq "python${ver}-venv" || apt-get install -y -qq python3-venv; }
       "$PYTHON" -m venv .venv
     else
@@ -26,8 +30,11 @@ fi
 # Reinstall only when the project's metadata changed since the last install.
 stamp=.venv/.installed-$(cksum < pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ]; then
+  step "upgrading pip"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  step "installing targetsms-worker and its dev tools into .venv (about a minute the first time)"
   .venv/bin/python -m pip install -q -e ".[dev]"
   rm -f .venv/.installed-* && touch "$stamp"
+  step "ready: .venv/bin has targetsms, celery and honcho"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from celery import Task
@@ -19,8 +20,21 @@ log = logging.getLogger("targetsms.send")
 # Pause before handing a message back while Redis is unreachable, so it is not spun on.
 UNAVAILABLE_PAUSE_SECONDS = 1.0
 
+_STABLE_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
-@app.task(name=SEND_TASK, bind=True, max_retries=None, ignore_result=True)
+
+class SendFailed(Exception):
+    """The send ended ``failed``: the task ends in FAILURE (Flower counts it) with the record's
+    stable error code as its only text, e.g. ``SendFailed('auth_failed')``. Never retried: the
+    record is final, and a new code is the user's ``resend``."""
+
+    def __init__(self, code: str | None) -> None:
+        # Only a stable code reaches Flower and the logs, never a gateway's free text.
+        super().__init__(code if code and _STABLE_CODE.fullmatch(code) else "send_failed")
+
+
+# ``throws``: an expected outcome, logged by Celery as one line rather than with a traceback.
+@app.task(name=SEND_TASK, bind=True, max_retries=None, ignore_result=True, throws=(SendFailed,))
 def send_code(self: Task, verification_id: str) -> str:  # type: ignore[type-arg]
     if not is_verification_id(verification_id):
         log.error("send_code: malformed verification id dropped")
@@ -37,6 +51,8 @@ def send_code(self: Task, verification_id: str) -> str:  # type: ignore[type-arg
     if outcome.result == "busy":
         # Another worker holds the send lock; if it died, the lock expires and we go on.
         raise self.retry(countdown=outcome.retry_in)
+    if outcome.result == "failed":
+        raise SendFailed(outcome.error)
     if outcome.poll is not None:
         rt.queue.enqueue_poll(outcome.poll.marker, outcome.poll.delay_seconds)
     return outcome.result

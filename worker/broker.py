@@ -7,6 +7,14 @@ unrecoverable: a Redis restart or failover stops the worker. Nothing can be hand
 Redis that is gone anyway, and nothing needs to be: those messages are still in Redis's unacked
 set, and the visibility-timeout sweep returns them. So this transport skips that one step when
 the connection is already collected, and the worker reconnects as Celery intends.
+
+kombu 5.7.0 is the newest release and still has this path, so the fix stays; pyproject.toml pins
+kombu to the 5.7 series it was tested on, since it subclasses kombu's internals.
+
+``install()`` puts this transport under kombu's own ``redis``/``rediss`` names rather than
+naming it in ``broker_transport``: the broker URL then stays ``redis://...`` everywhere, so
+Flower recognises a Redis broker and answers queue lengths (with a custom transport path it
+shows "broker is not supported").
 """
 
 from __future__ import annotations
@@ -14,9 +22,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import kombu.transport
 from kombu.transport import redis as kombu_redis
 
-__all__ = ["RedisTransport"]
+__all__ = ["RedisTransport", "install"]
 
 log = logging.getLogger("targetsms.broker")
 
@@ -44,3 +53,16 @@ class _Channel(kombu_redis.Channel):
 
 class RedisTransport(kombu_redis.Transport):
     Channel = _Channel
+
+
+_PATH = f"{__name__}:RedisTransport"
+
+
+def install() -> None:
+    """Make ``redis://`` and ``rediss://`` URLs use ``RedisTransport`` in this process."""
+    for scheme in ("redis", "rediss"):
+        if kombu.transport.TRANSPORT_ALIASES.get(scheme) != _PATH:
+            kombu.transport.TRANSPORT_ALIASES[scheme] = _PATH
+            # A class resolved before this call is cached by name: forget it.
+            cache: dict[str | None, type | None] = getattr(kombu.transport, "_transport_cache", {})
+            cache.pop(scheme, None)

@@ -6,6 +6,7 @@ Configuration is read lazily from ``Settings`` the first time Celery needs it, s
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,15 @@ from celery import Celery
 from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
+from . import broker
+from .endpoint import endpoint
 from .queue import QueueUnavailable
 from .runtime import get_runtime
 from .settings import SettingsError
+
+# redis:// brokers get kombu's Redis transport with one fix, under kombu's own name (see
+# worker.broker): Flower then still sees a Redis broker.
+broker.install()
 
 __all__ = [
     "POLL_QUEUE",
@@ -45,14 +52,17 @@ def celery_config() -> dict[str, Any]:
         # A worker or Flower with bad settings: one line listing every problem, no traceback.
         sys.stderr.write(f"targetsms-worker: {exc}\n")
         raise SystemExit(78) from None
+    if _flower_without_auth():
+        # Task pages are not public; the password is read from the environment so that `ps`
+        # never shows it (a --basic-auth argument would).
+        sys.stderr.write(
+            "targetsms-worker: Flower needs FLOWER_BASIC_AUTH=user:password in its environment\n"
+        )
+        raise SystemExit(78)
     exchange = Exchange("targetsms", type="direct")
     time_limit = int(settings.codes.send_deadline_seconds + settings.lock_ttl_seconds + 10)
     return {
         "broker_url": settings.broker,
-        # Plain redis:// brokers get kombu's Redis transport with one fix (see worker.broker).
-        "broker_transport": (
-            "worker.broker:RedisTransport" if settings.broker.startswith("redis://") else None
-        ),
         # Redis redelivers a message that is not acked within this time (its worker died): short,
         # so a lost send resumes within its deadline; longer than any countdown we set. Swept
         # every 5 s (kombu's default sweep is ~100 s).
@@ -116,6 +126,18 @@ def _in_celery_command() -> bool:
     return "celery" in Path(sys.argv[0]).parts or Path(sys.argv[0]).name == "celery"
 
 
+def _flower_without_auth() -> bool:
+    argv = sys.argv[1:]
+    if not _in_celery_command() or "flower" not in argv:
+        return False
+    auth_args = ("--basic-auth", "--basic_auth", "--auth")
+    return not (
+        os.environ.get("FLOWER_BASIC_AUTH")
+        or os.environ.get("FLOWER_AUTH")
+        or any(a.startswith(auth_args) for a in argv)
+    )
+
+
 app = Celery("targetsms", include=["tasks.send", "tasks.poll"])
 app.add_defaults(celery_config)
 
@@ -139,8 +161,10 @@ class CeleryQueue:
         try:
             self._app.send_task(SEND_TASK, args=[verification_id])
         except self._publish_errors() as exc:
-            what = type(exc).__name__
-            raise QueueUnavailable(f"the broker did not take the message ({what})") from None
+            where, what = endpoint(self._app.conf.broker_url or ""), type(exc).__name__
+            raise QueueUnavailable(
+                f"the broker at {where} did not take the task ({what})"
+            ) from None
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         self._app.send_task(POLL_TASK, args=[marker], countdown=max(0.0, delay_seconds))

@@ -1,5 +1,8 @@
 """``targetsms``: the command line. Results are one JSON object on stdout; problems are one
 line on stderr. Exit 0 means success, 1 a refusal or failure, 2 a usage error.
+
+Settings come from the environment and from a ``.env`` in the current directory when there is
+one (the file ``honcho start`` reads), so the CLI works beside it; the environment wins.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from .gateway import GatewayError
@@ -39,6 +44,15 @@ def _print(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def _print_text(obj: Any, prefix: str = "") -> None:
+    """The human form of a JSON result (``--text``): one ``key value`` line per leaf."""
+    if isinstance(obj, dict) and obj:
+        for key, value in obj.items():
+            _print_text(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        sys.stdout.write(f"{prefix:<32} {json.dumps(obj, ensure_ascii=False, default=str)}\n")
+
+
 def _wait_for_send(verification_id: str, seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
@@ -64,6 +78,13 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 0
     status = _wait_for_send(req.id, args.wait)
     _print(status)
+    if status["state"] == "queued":
+        sys.stderr.write(
+            f"targetsms: no worker took {req.id} within {args.wait:g} s: is a worker consuming "
+            "the send queue? (targetsms check)\n"
+        )
+    elif status["state"] == "sending":
+        sys.stderr.write(f"targetsms: {req.id} still sending after {args.wait:g} s\n")
     return 0 if status["state"] == "sent" else 1
 
 
@@ -73,6 +94,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except RequestRefused as exc:
         _print(exc.as_dict())
         return 1
+    if result.reason == "unknown":
+        # The same answer as status, resend and cancel give for an id that does not exist.
+        raise VerificationNotFound("no such verification")
     out: dict[str, Any] = {
         "ok": result.ok,
         "reason": result.reason,
@@ -116,7 +140,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .runtime import get_runtime
     from .stats import read_stats
 
-    _print(read_stats(get_runtime().store))
+    stats = read_stats(get_runtime().store)
+    if args.text:
+        _print_text(stats)
+    else:
+        _print(stats)
     return 0
 
 
@@ -144,7 +172,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .check import run_checks
 
-    return run_checks(sys.stdout)
+    return run_checks(sys.stdout, text=args.text)
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
@@ -182,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="targetsms", description="SMS one-time codes through TargetSMS (Celery + Redis)."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -192,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = add("send", cmd_send, "request a code for PHONE (international format)")
-    p.add_argument("phone")
+    p.add_argument("phone", help="the phone number, e.g. +79001234567")
     p.add_argument("--ip", help="the client's IP address, for per-IP limits")
     p.add_argument("--captcha", help="captcha token from the form")
     p.add_argument("--idempotency-key", help="the same key within the code TTL sends nothing new")
@@ -200,21 +229,27 @@ def _parser() -> argparse.ArgumentParser:
         "--wait", type=float, metavar="SECONDS", help="wait until the code is sent or failed"
     )
     p = add("verify", cmd_verify, "check the CODE a user typed for verification ID")
-    p.add_argument("id")
-    p.add_argument("code")
+    p.add_argument("id", help=_ID_HELP)
+    p.add_argument("code", help="the code the user typed")
     p.add_argument("--ip", help="the client's IP address, for per-IP guessing limits")
     p = add("status", cmd_status, "state, delivery status and history of verification ID")
-    p.add_argument("id")
+    p.add_argument("id", help=_ID_HELP)
     p = add("resend", cmd_resend, "send a new code for verification ID (the old one stops working)")
-    p.add_argument("id")
+    p.add_argument("id", help=_ID_HELP)
     p = add("cancel", cmd_cancel, "cancel verification ID")
-    p.add_argument("id")
+    p.add_argument("id", help=_ID_HELP)
     p = add("block", cmd_block, "deny SMS to a number or prefix (no PREFIX: list them)")
-    p.add_argument("prefix", nargs="?", type=_deny_prefix)
+    p.add_argument("prefix", nargs="?", type=_deny_prefix, help="+ and 1 to 15 digits, e.g. +7999")
     p = add("unblock", cmd_unblock, "remove a number or prefix from the deny list")
-    p.add_argument("prefix", type=_deny_prefix)
-    add("stats", cmd_stats, "sends, verifications, conversion and refusals: last hour and day")
-    add("check", cmd_check, "validate settings and reach Redis, the broker and the gateway")
+    p.add_argument("prefix", type=_deny_prefix, help="a prefix listed by `targetsms block`")
+    p = add("stats", cmd_stats, "sends, verifications, conversion and refusals: last hour and day")
+    p.add_argument("--text", action="store_true", help="one line per figure instead of JSON")
+    p = add(
+        "check",
+        cmd_check,
+        "validate settings; reach Redis, the broker, a worker on the send queue and the gateway",
+    )
+    p.add_argument("--text", action="store_true", help="one line per part instead of JSON")
     add("balance", cmd_balance, "the TargetSMS account balance")
     p = add("fake-gateway", cmd_fake_gateway, "run the sandbox TargetSMS gateway (never real SMS)")
     from .sandbox import add_arguments
@@ -228,7 +263,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_ID_HELP = "the verification id that `targetsms send` printed"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("targetsms-worker")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _load_dotenv() -> None:
+    """``.env`` in the current directory, when there is one; set variables win over it."""
+    path = Path.cwd() / ".env"
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+# Expected failures: one line on stderr, exit 1, no traceback.
+_EXPECTED = (SettingsError, CLIError, VerificationNotFound, ServiceUnavailable, StoreUnavailable)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _load_dotenv()
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -240,11 +299,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("targetsms").setLevel(logging.CRITICAL)
     try:
         code: int = args.func(args)
-    except (SettingsError, ServiceUnavailable, StoreUnavailable, CLIError) as exc:
+    except (
+        SettingsError,
+        CLIError,
+        VerificationNotFound,
+        ServiceUnavailable,
+        StoreUnavailable,
+    ) as exc:
+        # Unavailable: the text names what is unreachable (host and port, never a password).
         sys.stderr.write(f"targetsms: {exc}\n")
         return 1
-    except (VerificationNotFound, GatewayError) as exc:
-        sys.stderr.write(f"targetsms: {exc}\n")
+    except GatewayError as exc:
+        # The stable code first, then the gateway's own (Russian) text.
+        sys.stderr.write(f"targetsms: {exc.code}: {exc.message}\n")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .devstack import Stack, celery_argv, free_port, python, redis_answers, wait_until
+from .endpoint import endpoint
 
 __all__ = ["run_demo"]
 
@@ -69,7 +70,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         if redis_answers(redis_url):
-            _say(f"redis     using {redis_url}")
+            _say(f"redis     using {endpoint(redis_url)}")  # no password from the URL
         else:
             redis_url = stack.start_redis()
             _say(f"redis     started a private one at {redis_url}")
@@ -80,9 +81,8 @@ def run_demo(args: argparse.Namespace) -> int:
         stack.spawn(
             "gateway",
             [
-                python(), "-m", "worker.sandbox", "--port", str(port),
-                "--login", env["TARGETSMS_LOGIN"], "--password", env["TARGETSMS_PASSWORD"],
-                "--deliver-after-ms", "1500",
+                # TARGETSMS_LOGIN / TARGETSMS_PASSWORD reach it through env, not argv.
+                python(), "-m", "worker.sandbox", "--port", str(port), "--deliver-after-ms", "1500",
             ],
             env,
             logs / "gateway.log",

@@ -127,12 +127,9 @@ def _translated(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, QueueUnavailable) as exc:
             log.error("%s", exc)
-            raise ServiceUnavailable("storage is unavailable; try again shortly") from None
-        except QueueUnavailable as exc:
-            log.error("%s", exc)
-            raise ServiceUnavailable("the task queue is unavailable; try again shortly") from None
+            raise ServiceUnavailable(f"{exc}; try again shortly") from None
 
     return wrapper
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings
 
@@ -15,12 +16,15 @@ from worker.settings import Settings
 
 
 def run(
-    settings: Settings, *args: str, extra: dict[str, str] | None = None
+    settings: Settings | None,
+    *args: str,
+    extra: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **settings.to_env(), **(extra or {})}
+    env = {**os.environ, **(settings.to_env() if settings else {}), **(extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "worker.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, capture_output=True, text=True, timeout=60, cwd=cwd,
     )  # fmt: skip
 
 
@@ -78,9 +82,75 @@ def test_usage_errors_exit_2(redis_url: str, sandbox: Sandbox) -> None:
         assert "Traceback" not in out.stderr
 
 
-def test_unknown_verification_is_one_line(redis_url: str, sandbox: Sandbox) -> None:
-    out = run(make_settings(redis_url, sandbox), "status", "a" * 22)
-    assert out.returncode == 1 and out.stderr.strip() == "targetsms: no such verification"
+def test_unknown_verification_is_one_answer_everywhere(redis_url: str, sandbox: Sandbox) -> None:
+    settings = make_settings(redis_url, sandbox)
+    for unknown in ("a" * 22, "not-an-id"):
+        for args in (["status"], ["verify"], ["cancel"], ["resend"]):
+            out = run(settings, *args, unknown, *(["123456"] if args == ["verify"] else []))
+            assert out.returncode == 1, (args, unknown)
+            assert out.stdout == "", (args, unknown)
+            assert out.stderr == "targetsms: no such verification\n", (args, unknown)
+
+
+def test_redis_down_is_one_line_naming_host_and_port(redis_url: str, sandbox: Sandbox) -> None:
+    port = free_port()
+    down = make_settings(f"redis://:hunter2-pw@127.0.0.1:{port}/0", sandbox)
+    for args in (
+        ["stats"],
+        ["block"],
+        ["block", "+7999"],
+        ["unblock", "+7999"],
+        ["status", "a" * 22],
+    ):
+        out = run(down, *args)
+        assert out.returncode == 1, args
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+        assert f"127.0.0.1:{port}" in out.stderr and "hunter2" not in out.stderr, out.stderr
+        assert out.stdout == "", args
+
+
+def test_send_wait_without_a_worker_says_no_worker_took_it(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    out = run(make_settings(redis_url, sandbox), "send", "+79001234599", "--wait", "1")
+    assert out.returncode == 1
+    record = json.loads(out.stdout)
+    assert record["state"] == "queued"
+    assert out.stderr.startswith(f"targetsms: no worker took {record['id']} within 1 s")
+    assert out.stderr.count("\n") == 1
+
+
+def test_version_and_positional_help() -> None:
+    version = run(None, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("targetsms ")
+    for command, positional in (("send", "phone"), ("verify", "code"), ("unblock", "prefix")):
+        usage = run(None, command, "--help")
+        section = usage.stdout.split("positional arguments:")[1].split("options:")[0]
+        line = next(li for li in section.splitlines() if li.strip().startswith(positional))
+        assert len(line.split()) > 1, f"{command} {positional} has no help text"
+
+
+def test_reads_dotenv_in_the_current_directory_and_the_environment_wins(
+    redis_url: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = make_settings(redis_url, sandbox)
+    env_lines = [f"{k}={v}" for k, v in settings.to_env().items() if "\n" not in v]
+    (tmp_path / ".env").write_text("\n".join(env_lines) + "\n", encoding="utf-8")
+    bare = {k: v for k, v in os.environ.items() if k not in settings.to_env()}
+    out = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "balance"],
+        env=bare, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # A variable set in the environment wins over the file: this login is refused.
+    wrong = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "balance"],
+        env={**bare, "TARGETSMS_PASSWORD": PASSWORD + "-env"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert wrong.returncode == 1
+    # The stable code first, then the gateway's own text.
+    assert wrong.stderr.startswith("targetsms: auth_failed: ") and wrong.stderr.count("\n") == 1
 
 
 def test_broker_down_loses_nothing(redis_url: str, sandbox: Sandbox) -> None:
@@ -95,14 +165,45 @@ def test_broker_down_loses_nothing(redis_url: str, sandbox: Sandbox) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
 
 
-def test_check_reports_each_part(redis_url: str, sandbox: Sandbox) -> None:
-    good = run(make_settings(redis_url, sandbox), "check")
+def test_check_reports_each_part(
+    redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    settings = make_settings(redis_url, sandbox)
+    start_worker(settings)
+    good = run(settings, "check")
     assert good.returncode == 0, good.stdout
+    report = json.loads(good.stdout)  # one JSON object
+    assert report["ok"] is True
+    assert [(c["part"], c["ok"]) for c in report["checks"]] == [
+        (part, True) for part in ("settings", "redis", "broker", "workers", "gateway")
+    ]
+    text = run(settings, "check", "--text")
     assert [
-        line.split()[0] for line in good.stdout.splitlines() if not line.startswith("note")
-    ] == ["ok"] * 4
+        line.split()[0] for line in text.stdout.splitlines() if not line.startswith("note")
+    ] == ["ok"] * 5
     bad = run(make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "x"), "check")
-    assert bad.returncode == 1 and "FAIL gateway" in bad.stdout and "auth_failed" in bad.stdout
+    assert bad.returncode == 1
+    failed = {c["part"]: c["detail"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]}
+    assert failed["gateway"].startswith("auth_failed: ")
+
+
+def test_check_says_when_no_worker_consumes_the_send_queue(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    out = run(make_settings(redis_url, sandbox), "check")
+    assert out.returncode == 1
+    failed = {c["part"]: c["detail"] for c in json.loads(out.stdout)["checks"] if not c["ok"]}
+    assert set(failed) == {"workers"} and "targetsms.send" in failed["workers"]
+
+
+def test_stats_is_one_json_object_or_text(redis_url: str, sandbox: Sandbox) -> None:
+    settings = make_settings(redis_url, sandbox)
+    stats = json.loads(run(settings, "stats").stdout)
+    assert {"last_hour", "last_day"} <= set(stats)
+    text = run(settings, "stats", "--text")
+    assert text.returncode == 0 and any(
+        line.startswith("last_hour.") for line in text.stdout.splitlines()
+    )
 
 
 def test_balance(redis_url: str, sandbox: Sandbox) -> None:

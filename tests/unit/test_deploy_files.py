@@ -1,19 +1,34 @@
-"""No Docker engine runs here, so this keeps docker-compose.yml and the Procfile in step: the
-same commands and the same environment names, and every process type in both."""
+"""No Docker engine runs here, so this keeps docker-compose.yml, the Procfile, the env examples,
+the Dockerfile and the lock file honest by reading them: the same commands and environment
+everywhere, every setting reaching the containers, no secret on a command line, healthchecks,
+restart policies and persistent Redis. With a compose binary at hand, ``compose config`` also
+shows what the worker container really receives."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from worker.settings import variables
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bind addresses legitimately differ: loopback on a host, all interfaces inside a container.
 _BIND = re.compile(r"--(address|host)[= ](\S+)")
+COMPOSE_ENV = "compose.env"
+# Services that run our image and need the settings.
+APP_SERVICES = ("worker", "flower", "metrics", "gateway")
+SETTINGS = {v.name for v in variables()} | {"FLOWER_BASIC_AUTH"}
+SECRET_WORDS = ("PASSWORD", "SECRET", "BASIC_AUTH", "--password", "--basic-auth", "--basic_auth")
 
 
 def procfile() -> dict[str, str]:
@@ -25,11 +40,27 @@ def procfile() -> dict[str, str]:
     return out
 
 
-def compose() -> dict[str, dict[str, object]]:
-    services: dict[str, dict[str, object]] = yaml.safe_load(
-        (ROOT / "docker-compose.yml").read_text()
-    )["services"]
+def compose_file() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def compose() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = compose_file()["services"]
     return services
+
+
+def env_file(name: str) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in (ROOT / name).read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def command_text(service: dict[str, Any]) -> str:
+    command = service.get("command", "")
+    return command if isinstance(command, str) else shlex.join(command)
 
 
 def normalized(command: str) -> list[str]:
@@ -38,41 +69,206 @@ def normalized(command: str) -> list[str]:
 
 def test_every_procfile_process_is_a_compose_service_with_the_same_command() -> None:
     services = compose()
+    assert set(procfile()) == {"worker", "flower", "gateway", "metrics"}
     for name, command in procfile().items():
         assert name in services, f"Procfile process {name!r} has no compose service"
-        assert normalized(str(services[name]["command"])) == normalized(command), name
+        assert normalized(command_text(services[name])) == normalized(command), name
+    assert procfile()["metrics"] == "targetsms metrics --host 127.0.0.1 --port 9808"
+    assert command_text(services["metrics"]) == "targetsms metrics --host 0.0.0.0 --port 9808"
 
 
-def test_environment_names_agree() -> None:
-    known = {v.name for v in variables()} | {"FLOWER_BASIC_AUTH"}
-    used_in_procfile = set(re.findall(r"\$\{(\w+)", (ROOT / "Procfile").read_text()))
-    compose_text = (ROOT / "docker-compose.yml").read_text()
-    used_in_compose = set(re.findall(r"\$\{(\w+)", compose_text))
-    assert used_in_procfile <= known
-    assert used_in_compose <= known
-    assert used_in_procfile <= used_in_compose
-    app_env = yaml.safe_load(compose_text)["x-app-env"]
-    assert set(app_env) <= known
-    # What a worker cannot start without is passed to the containers.
-    for required in ("REDIS_URL", "TARGETSMS_LOGIN", "TARGETSMS_PASSWORD", "TARGETSMS_SENDER",
-                     "OTP_SERVICE_NAME", "OTP_SECRET_KEY"):  # fmt: skip
-        assert required in app_env
+def test_no_secret_and_no_interpolation_on_any_command_line() -> None:
+    """`ps` shows a command line to every user of the host: settings come from the
+    environment (env_file / .env), so commands name no variable at all."""
+    commands = {f"Procfile {k}": v for k, v in procfile().items()}
+    for name, service in compose().items():
+        commands[f"compose {name}"] = command_text(service)
+        healthcheck = service.get("healthcheck", {}).get("test", [])
+        commands[f"compose {name} healthcheck"] = " ".join(healthcheck)
+    for where, command in commands.items():
+        assert not re.search(r"\$\{?[A-Z]", command.replace("$$HOSTNAME", "")), where
+        assert not any(word.lower() in command.lower() for word in SECRET_WORDS), where
+    # Nothing in the compose file is interpolated from the shell either.
+    assert "${" not in (ROOT / "docker-compose.yml").read_text()
 
 
-def test_worker_is_scalable_and_flower_requires_auth() -> None:
-    worker = compose()["worker"]
+def test_every_setting_reaches_every_app_service_through_env_file() -> None:
+    services = compose()
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["build"] == "." and service["env_file"] == [COMPOSE_ENV], name
+        # An `environment:` entry would override (or be mistaken for) the env file's value.
+        assert "environment" not in service, name
+    for name in ("prometheus", "grafana", "redis"):
+        assert COMPOSE_ENV not in str(services[name].get("env_file", "")), name  # no app secrets
+    assert COMPOSE_ENV in (ROOT / ".gitignore").read_text().split()
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def compose_binary() -> list[str] | None:
+    for argv in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(argv[0]) is None:
+            continue
+        ok = subprocess.run([*argv, "version"], capture_output=True, timeout=30)
+        if ok.returncode == 0:
+            return argv
+    return None
+
+
+def test_compose_config_gives_the_worker_every_setting(tmp_path: Path) -> None:
+    """What `compose config` resolves for the worker: every variable written in compose.env,
+    OTP_REDIS_PREFIX and OTP_TTL_SECONDS included."""
+    argv = compose_binary()
+    if argv is None:
+        pytest.skip("no `docker compose` / `docker-compose` here; the YAML tests above still ran")
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    values = {name: f"value-{i}" for i, name in enumerate(sorted(SETTINGS))}
+    (tmp_path / COMPOSE_ENV).write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    profiles = ["--profile", "dev", "--profile", "monitoring"]
+    out = subprocess.run(
+        [*argv, *profiles, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    resolved = yaml.safe_load(out.stdout)["services"]
+    assert set(resolved) == set(compose())
+    for name in APP_SERVICES:
+        assert resolved[name]["environment"] == values, name
+
+
+def test_long_running_services_have_healthchecks_restart_and_wait_for_health() -> None:
+    services = compose()
+    for name, service in services.items():
+        assert service.get("restart") in ("unless-stopped", "always"), name
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), name
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on must wait for a condition"
+        for dependency, condition in depends.items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)
+            assert "healthcheck" in services[dependency], dependency
+    for name in ("worker", "flower", "metrics"):
+        assert "redis" in services[name]["depends_on"], name
+
+
+def test_redis_keeps_its_data_and_is_reachable_from_the_host_only() -> None:
+    redis = compose()["redis"]
+    command = command_text(redis)
+    assert "--appendonly yes" in command
+    assert any(v.endswith(":/data") and v.split(":")[0] in compose_file()["volumes"]
+               for v in redis["volumes"])  # fmt: skip
+    assert redis["ports"] == ["127.0.0.1:6379:6379"]
+    for name, service in compose().items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_worker_is_scalable_flower_needs_auth_profiles() -> None:
+    services = compose()
+    worker = services["worker"]
     assert "container_name" not in worker and "ports" not in worker  # --scale worker=N works
-    assert "FLOWER_BASIC_AUTH:?" in procfile()["flower"]
-    assert "FLOWER_BASIC_AUTH:?" in str(compose()["flower"]["command"])
-    assert compose()["gateway"]["profiles"] == ["dev"]
+    assert "FLOWER_BASIC_AUTH" in env_file(".env.example")
+    assert "FLOWER_BASIC_AUTH" in env_file("compose.env.example")
+    assert services["gateway"]["profiles"] == ["dev"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["grafana"]["profiles"] == ["monitoring"]
+    for name in ("redis", "worker", "flower", "metrics"):
+        assert "profiles" not in services[name], name
 
 
-def test_the_env_example_is_valid_settings() -> None:
+def mounts(service: str) -> dict[str, str]:
+    """Bind mounts of a service: container path -> repository-relative source path."""
+    out = {}
+    for volume in compose()[service]["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            out[target] = source[2:]
+    return out
+
+
+def test_monitoring_profile_is_provisioned_from_the_deploy_files() -> None:
+    prometheus = mounts("prometheus")
+    assert prometheus["/etc/prometheus/prometheus.yml"] == "deploy/prometheus/prometheus.yml"
+    assert prometheus["/etc/prometheus/alerts.yml"] == "deploy/prometheus/alerts.yml"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    targets = [t for job in config["scrape_configs"] for c in job["static_configs"]
+               for t in c["targets"]]  # fmt: skip
+    assert targets == ["metrics:9808"]
+
+    grafana = mounts("grafana")
+    assert grafana["/etc/grafana/provisioning"] == "deploy/grafana/provisioning"
+    dashboard_target = next(t for t, s in grafana.items() if s == "deploy/grafana/targetsms.json")
+    provisioning = ROOT / "deploy/grafana/provisioning"
+    datasources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())
+    assert [d["url"] for d in datasources["datasources"]] == ["http://prometheus:9090"]
+    providers = yaml.safe_load((provisioning / "dashboards/targetsms.yml").read_text())
+    assert [p["options"]["path"] for p in providers["providers"]] == [
+        str(Path(dashboard_target).parent)
+    ]
+
+
+def test_the_env_examples_are_valid_settings_for_their_place() -> None:
     from worker.settings import Settings
 
-    env = dict(
-        line.split("=", 1)
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if line and not line.startswith("#")
+    host, containers = env_file(".env.example"), env_file("compose.env.example")
+    assert set(host) <= SETTINGS and set(containers) <= SETTINGS
+    assert Settings.from_env(host).gateway.sender == "target"
+    assert Settings.from_env(containers).gateway.sender == "target"
+    # The host file points at loopback (honcho's processes); the compose file at service names.
+    assert "127.0.0.1" in host["REDIS_URL"] and "127.0.0.1" in host["TARGETSMS_URL"]
+    assert not any("127.0.0.1" in v or "localhost" in v for v in containers.values())
+    assert containers["REDIS_URL"].startswith("redis://redis:")
+    for name in (".env.example", "compose.env.example"):
+        text = (ROOT / name).read_text()
+        assert "OTP_REDIS_PREFIX" in text and "OTP_TTL_SECONDS" in text, name
+
+
+def lock() -> dict[str, str]:
+    """requirements.lock: canonical name -> pinned version; every pin carries hashes."""
+    text = (ROOT / "requirements.lock").read_text()
+    pins: dict[str, str] = {}
+    for block in re.split(r"\n(?=\S)", text):
+        match = re.match(r"([A-Za-z0-9_.\-]+)==(\S+)", block)
+        if match:
+            assert "--hash=sha256:" in block, f"{match[1]} has no hash"
+            pins[canonicalize_name(match[1])] = match[2]
+    return pins
+
+
+def test_the_lock_pins_every_runtime_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = lock()
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not in requirements.lock (re-run pip-compile)"
+        assert req.specifier.contains(pins[name], prereleases=True), (spec, pins[name])
+    assert "redis" in pins and "flower" in pins
+
+
+def test_the_image_installs_the_lock_and_runs_as_a_user() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    runs = [line for line in lines if line.startswith("RUN ")]
+    assert any("pip install -r requirements.lock" in r for r in runs)
+    assert any("pip install --no-deps ." in r for r in runs)
+    assert runs.index(next(r for r in runs if "requirements.lock" in r)) < runs.index(
+        next(r for r in runs if "--no-deps" in r)
     )
-    assert Settings.from_env(env).gateway.sender == "target"
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_the_build_context_holds_no_virtualenv_and_no_secrets() -> None:
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules[0] == "*", "start from nothing and add what the Dockerfile copies"
+    included = {r[1:].rstrip("/") for r in rules if r.startswith("!")}
+    assert not included & {".venv", ".env", COMPOSE_ENV, ".git"}
+    copied = set(re.findall(r"^COPY (.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M))
+    for sources in copied:
+        for source in sources.split():
+            assert source in included, f"Dockerfile copies {source}, .dockerignore leaves it out"

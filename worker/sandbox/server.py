@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -111,8 +112,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port", type=int, default=DEFAULT_CLI_PORT, help="port (default 8099; 0 = any free)"
     )
-    parser.add_argument("--login", help="accepted login (default: any non-empty)")
-    parser.add_argument("--password", help="accepted password (default: any non-empty)")
+    # From the environment by default, so a password need not be on the command line (`ps`).
+    parser.add_argument(
+        "--login",
+        default=os.environ.get("TARGETSMS_LOGIN") or None,
+        help="accepted login (default: TARGETSMS_LOGIN, else any non-empty)",
+    )
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("TARGETSMS_PASSWORD") or None,
+        help="accepted password (default: TARGETSMS_PASSWORD, else any non-empty)",
+    )
     parser.add_argument(
         "--latency-ms", type=_non_negative, default=0.0, help="delay added to every API answer"
     )
