@@ -114,6 +114,9 @@ class Settings:
     poll_max_age_seconds: int = 1800
     poll_batch_size: int = 200
 
+    # Metrics
+    balance_alert_below: float = 100.0  # the low-balance alert's threshold, exported as a gauge
+
     @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
@@ -283,6 +286,7 @@ VARIABLES: tuple[_Var, ...] = (
     _Var("poll_max_delay_seconds", "OTP_POLL_MAX_DELAY_SECONDS", "float", 0.1, 3600),
     _Var("poll_max_age_seconds", "OTP_POLL_MAX_AGE_SECONDS", "int", 0, 7 * _DAY),
     _Var("poll_batch_size", "OTP_POLL_BATCH_SIZE", "int", 1, 5000),
+    _Var("balance_alert_below", "OTP_BALANCE_ALERT_BELOW", "float", 0, 1e12),
 )
 
 

@@ -30,6 +30,7 @@ def count_refusal(store: Store, reason: str) -> None:
         with store.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(key, f"refused:{reason}", 1)
             pipe.pexpire(key, STATS_TTL_MS)
+            pipe.hincrby(store.keys.totals, f"refused:{reason}", 1)  # all-time, for metrics
             pipe.execute()
     except UNAVAILABLE:
         pass

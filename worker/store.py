@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 
@@ -103,6 +103,11 @@ class Keys:
     @property
     def events(self) -> str:
         return f"{self.prefix}events"
+
+    @property
+    def totals(self) -> str:
+        """All-time counters for the metrics exporter: monotonic, so no TTL (see Store.totals)."""
+        return f"{self.prefix}totals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +209,13 @@ class Store:
         k = self.keys
         reason, left, retry_after = self._run(
             "verify",
-            [k.record(verification_id), k.history(verification_id), ip_log or k.prefix, stats_key],
+            [
+                k.record(verification_id),
+                k.history(verification_id),
+                ip_log or k.prefix,
+                stats_key,
+                k.totals,
+            ],
             [candidate, k.events, verification_id, json.dumps(config)],
         )
         return str(reason), int(left), int(retry_after)
@@ -262,7 +273,12 @@ class Store:
         return list(
             self._run(
                 "claim_send",
-                [k.record(verification_id), k.history(verification_id), k.lock(verification_id)],
+                [
+                    k.record(verification_id),
+                    k.history(verification_id),
+                    k.lock(verification_id),
+                    k.totals,
+                ],
                 [token, lock_ttl_ms, k.events, verification_id],
             )
         )
@@ -296,6 +312,7 @@ class Store:
                     k.lock(verification_id),
                     k.poll,
                     k.poll_marker,
+                    k.totals,
                 ],
                 [
                     token,
@@ -329,7 +346,12 @@ class Store:
         return list(
             self._run(
                 "store_failed",
-                [k.record(verification_id), k.history(verification_id), k.lock(verification_id)],
+                [
+                    k.record(verification_id),
+                    k.history(verification_id),
+                    k.lock(verification_id),
+                    k.totals,
+                ],
                 [token, error_code, message, id_sms, status, k.events, verification_id],
             )
         )
@@ -359,7 +381,7 @@ class Store:
         ]
         for triple in results:
             args.extend(triple)
-        changed, stopped = self._run("poll_apply", [k.poll], args)
+        changed, stopped = self._run("poll_apply", [k.poll, k.totals], args)
         return int(changed), int(stopped)
 
     def poll_schedule(
@@ -371,3 +393,34 @@ class Store:
             "poll_schedule", [k.poll, k.poll_marker], [slack_ms, grace_ms, clear, batch]
         )
         return (str(out[1]), int(out[2])) if out[0] == 1 else None
+
+    # --- metrics (all-time totals and gateway latency; read by worker/metrics.py) -------------
+    # Fields of the ``totals`` hash: sms_sent, sms_failed:<code>, refused:<reason>,
+    # verify:<result>, delivery:<status> (bumped inside the Lua steps and count_refusal), and
+    # the gateway latency histogram gw:<endpoint>:count, gw:<endpoint>:sum and
+    # gw:<endpoint>:le:<bound>. Buckets are NOT cumulative: an observation bumps only the
+    # smallest bound that holds it (one write instead of up to fifteen); the exporter adds them up.
+
+    GATEWAY_BUCKETS: ClassVar[tuple[str, ...]] = (
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+        "1", "2.5", "5", "10", "15", "30", "+Inf",
+    )  # fmt: skip
+
+    def totals(self) -> dict[str, str]:
+        """Every all-time counter, as stored (HGETALL)."""
+        return {str(k): str(v) for k, v in self.redis.hgetall(self.keys.totals).items()}
+
+    def observe_gateway(self, endpoint: str, seconds: float) -> None:
+        """Record one gateway request's duration. Best effort: a metric must never fail a send."""
+        bound = next(b for b in self.GATEWAY_BUCKETS if b == "+Inf" or seconds <= float(b))
+        key, field = self.keys.totals, f"gw:{endpoint}:"
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hincrby(key, field + "count", 1)
+                pipe.hincrbyfloat(key, field + "sum", seconds)
+                pipe.hincrby(key, f"{field}le:{bound}", 1)
+                pipe.execute()
+        except (redis.RedisError, OSError):  # UNAVAILABLE and every other Redis error
+            pass
+
+    # --- end of metrics --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 -- send_code, step 1: take the per-verification send lock and move queued -> sending.
--- KEYS: 1 record, 2 history, 3 lock   ARGV: 1 lock token, 2 lock ttl ms, 3 channel, 4 id
+-- KEYS: 1 record, 2 history, 3 lock, 4 totals   ARGV: 1 lock token, 2 lock ttl ms, 3 channel, 4 id
 -- Returns {'claimed', phone, ms left before the send deadline} | {'done', state} | {'missing'}
 --       | {'busy', lock ms left} | {'deadline'}
 local r = KEYS[1]
@@ -15,6 +15,7 @@ if left <= 0 then
     'error_message', 'not sent: the send deadline passed before a worker took it')
   redis.call('DEL', KEYS[3])
   record_event(r, KEYS[2], ARGV[3], ARGV[4], 'failed', {error = 'deadline_exceeded'})
+  redis.call('HINCRBY', KEYS[4], 'sms_failed:deadline_exceeded', 1)
   return {'deadline'}
 end
 if not redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then

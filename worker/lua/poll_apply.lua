@@ -1,5 +1,5 @@
 -- poll: record what the gateway said and decide each id's next poll (backoff) or stop.
--- KEYS: 1 poll set
+-- KEYS: 1 poll set, 2 totals
 -- ARGV: 1 record key prefix, 2 history suffix, 3 channel, 4 max age ms, 5 first delay ms,
 --       6 max delay ms, 7 final statuses (comma separated), then triples: id, id_sms, status
 --       ('' when the gateway gave none)
@@ -19,6 +19,7 @@ for i = 8, #ARGV, 3 do
     if status ~= '' and status ~= f[2] then
       redis.call('HSET', r, 'delivery_status', status, 'updated_at', now)
       record_event(r, r .. ARGV[2], ARGV[3], id, 'status', {delivery_status = status})
+      redis.call('HINCRBY', KEYS[2], 'delivery:' .. status, 1)
       changed = changed + 1
     end
     local polls = (tonumber(f[4]) or 0) + 1

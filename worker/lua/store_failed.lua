@@ -1,5 +1,5 @@
 -- send_code, step 2 (failure): keep the stable error code and the gateway's own text.
--- KEYS: 1 record, 2 history, 3 lock
+-- KEYS: 1 record, 2 history, 3 lock, 4 totals
 -- ARGV: 1 lock token, 2 error code, 3 error message, 4 id_sms or '', 5 delivery status or '',
 --       6 channel, 7 id
 -- Returns {'failed'} | {'discarded', state}
@@ -12,6 +12,8 @@ set_state(r, 'failed', now)
 redis.call('HSET', r, 'error_code', ARGV[2], 'error_message', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', r, 'id_sms', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', r, 'delivery_status', ARGV[5]) end
+if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], 'delivery:' .. ARGV[5], 1) end
 redis.call('HDEL', r, 'code_hmac')
 record_event(r, KEYS[2], ARGV[6], ARGV[7], 'failed', {error = ARGV[2]})
+redis.call('HINCRBY', KEYS[4], 'sms_failed:' .. ARGV[2], 1)
 return {'failed'}

@@ -1,7 +1,8 @@
 -- verify_code: every outcome decided in one atomic step, the code compared in constant time.
 -- Wrong codes also count per phone (across verifications) and per client IP, so rotating
 -- verifications does not multiply guesses; those windows end by themselves.
--- KEYS: 1 record, 2 history, 3 IP wrong-code log (unused without an IP), 4 stats bucket
+-- KEYS: 1 record, 2 history, 3 IP wrong-code log (unused without an IP), 4 stats bucket,
+--       5 totals (every outcome counts once there as verify:<reason>)
 -- ARGV: 1 candidate HMAC (hex), 2 channel, 3 id, 4 config (JSON: key_prefix, window_ms,
 --       phone_limit, ip_limit, has_ip, pumping_window_ms, stats_ttl_ms)
 -- Returns {reason, attempts_left, retry_after_ms}
@@ -16,15 +17,20 @@ local function ct_equal(a, b)
   return acc == 0
 end
 
+local function counted(out)
+  redis.call('HINCRBY', KEYS[5], 'verify:' .. out[1], 1)
+  return out
+end
+
 local r = KEYS[1]
 local f = redis.call('HMGET', r, 'state', 'expires_at', 'attempts_left', 'code_hmac',
   'phone_key', 'prefix_key', 'region')
 local state = f[1]
-if not state then return {'unknown', 0, 0} end
+if not state then return counted({'unknown', 0, 0}) end
 local left = tonumber(f[3]) or 0
-if state == 'verified' then return {'already_used', left, 0} end
-if state == 'queued' or state == 'sending' then return {'not_sent_yet', left, 0} end
-if state ~= 'sent' then return {state, left, 0} end  -- failed, expired, locked, canceled
+if state == 'verified' then return counted({'already_used', left, 0}) end
+if state == 'queued' or state == 'sending' then return counted({'not_sent_yet', left, 0}) end
+if state ~= 'sent' then return counted({state, left, 0}) end  -- failed, expired, locked, canceled
 
 local cfg = cjson.decode(ARGV[4])
 local now = now_ms()
@@ -32,7 +38,7 @@ if now >= (tonumber(f[2]) or 0) then
   set_state(r, 'expired', now)
   redis.call('HDEL', r, 'code_hmac')
   record_event(r, KEYS[2], ARGV[2], ARGV[3], 'expired')
-  return {'expired', left, 0}
+  return counted({'expired', left, 0})
 end
 
 -- Guessing budgets across verifications: refuse before comparing anything.
@@ -50,7 +56,7 @@ for _, log in ipairs(logs) do
     wait = math.max(wait, tonumber(oldest[2]) + cfg.window_ms - now)
   end
 end
-if wait > 0 then return {'rate_limited', left, wait} end
+if wait > 0 then return counted({'rate_limited', left, wait}) end
 
 redis.call('HINCRBY', r, 'compares', 1)
 if f[4] and ct_equal(f[4], ARGV[1]) then
@@ -66,7 +72,7 @@ if f[4] and ct_equal(f[4], ARGV[1]) then
   redis.call('HINCRBY', KEYS[4], 'verified', 1)
   redis.call('HINCRBY', KEYS[4], 'verified:' .. (f[7] or 'ZZ'), 1)
   redis.call('PEXPIRE', KEYS[4], cfg.stats_ttl_ms)
-  return {'ok', left, 0}
+  return counted({'ok', left, 0})
 end
 
 for _, log in ipairs(logs) do
@@ -79,6 +85,6 @@ if left <= 0 then
   set_state(r, 'locked', now)
   redis.call('HDEL', r, 'code_hmac')
   record_event(r, KEYS[2], ARGV[2], ARGV[3], 'locked')
-  return {'locked', 0, 0}
+  return counted({'locked', 0, 0})
 end
-return {'wrong', left, 0}
+return counted({'wrong', left, 0})
