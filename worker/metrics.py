@@ -184,7 +184,7 @@ def _fill_histogram(family: HistogramMetricFamily, endpoint: str, totals: dict[s
     buckets: list[tuple[str, float]] = []
     for bound in bounds:
         running += stored.get(bound, 0.0)
-        buckets.append((bound, running))
+        buckets.append((repr(float(bound)), running))  # "1" -> "1.0", as client libraries write it
     running += stored.get("+Inf", 0.0)
     buckets.append(("+Inf", running))  # == the count, whatever a half-written pipeline left
     family.add_metric([endpoint], buckets, _float(totals.get(f"gw:{endpoint}:sum")))
