@@ -3,7 +3,6 @@ the counts it serves are the ones the producer API and the worker's functions ma
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import threading
 import time
@@ -42,7 +41,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 @pytest.fixture
 def rt(redis_url: str, sandbox: Sandbox) -> Iterator[Runtime]:
     settings = make_settings(
-        redis_url, sandbox, resend_cooldown_seconds=60, balance_alert_below=250.5
+        redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60, OTP_BALANCE_ALERT_BELOW=250.5
     )
     runtime = Runtime.from_settings(settings)
     yield runtime
@@ -172,7 +171,7 @@ def test_balance_is_asked_at_most_once_per_interval_across_exporters(
     assert value(samples, "targetsms_gateway_request_seconds_count", endpoint="balance") == 1
 
     # With a short interval (and its own keys), a later refresh sees a send's charge.
-    other = Runtime.from_settings(dataclasses.replace(rt.settings, redis_prefix="metrics2:"))
+    other = Runtime.from_settings(rt.settings.replace(OTP_REDIS_PREFIX="metrics2:"))
     registry = CollectorRegistry()
     registry.register(TargetSMSCollector(other, balance_interval=0.2))
     started = time.monotonic()
@@ -200,7 +199,7 @@ def test_balance_older_than_its_max_age_is_not_exported(rt: Runtime) -> None:
     now[0] += 601
     rt_down = Runtime.from_settings(
         make_settings(
-            rt.settings.redis_url, _unreachable_sandbox(), redis_prefix=rt.settings.redis_prefix
+            rt.settings.redis_url, _unreachable_sandbox(), OTP_REDIS_PREFIX=rt.settings.redis_prefix
         )
     )
     registry = CollectorRegistry()
