@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +31,9 @@ __all__ = [
     "WorkerProcess",
     "amqp_available",
     "make_settings",
+    "metrics_named",
     "raw_redis",
+    "require_tool",
     "wait_until",
 ]
 
@@ -45,6 +49,27 @@ def amqp_available() -> bool:
             return True
     except OSError:
         return False
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a system tool; outside CI a test without it is skipped, in CI it fails."""
+    import pytest
+
+    path = shutil.which(name)
+    if path:
+        return path
+    why = f"{name} is not installed (apt-get install {package}; scripts/test does as root)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}: required in CI")
+    pytest.skip(why)
+
+
+_METRIC = re.compile(r"\btargetsms_[a-z0-9_]+\b")
+
+
+def metrics_named(promql: str) -> set[str]:
+    """Our metric names a PromQL expression mentions."""
+    return set(_METRIC.findall(promql))
 
 
 class Sandbox:

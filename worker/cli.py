@@ -189,6 +189,18 @@ def cmd_balance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from .metrics import serve
+    from .runtime import get_runtime
+
+    rt = get_runtime()
+    try:
+        serve(rt, args.host, args.port)
+    except OSError as exc:
+        raise CLIError(f"cannot serve metrics on {args.host}:{args.port}: {exc.strerror}") from None
+    return 0
+
+
 def cmd_fake_gateway(args: argparse.Namespace) -> int:
     from .sandbox import config_from_args, run
 
@@ -251,6 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--text", action="store_true", help="one line per part instead of JSON")
     add("balance", cmd_balance, "the TargetSMS account balance")
+    p = add("metrics", cmd_metrics, "serve Prometheus metrics for the whole deployment")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=9808)
     p = add("fake-gateway", cmd_fake_gateway, "run the sandbox TargetSMS gateway (never real SMS)")
     from .sandbox import add_arguments
 

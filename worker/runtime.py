@@ -80,6 +80,7 @@ class Runtime:
                         transport=self.transport or RequestsTransport(pool_size=128),
                         timeout=self.timeout,
                         allow_http=s.gateway.allow_http,
+                        observer=self.store.observe_gateway,
                     )
         return self._gateway
 

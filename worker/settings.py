@@ -186,6 +186,8 @@ class Settings:
     abuse: AbuseSettings = field(default_factory=AbuseSettings)
     captcha: CaptchaSettings = field(default_factory=CaptchaSettings)
     polling: PollingSettings = field(default_factory=PollingSettings)
+    # The low-balance alert's threshold, exported by `targetsms metrics` as a gauge.
+    balance_alert_below: float = env("OTP_BALANCE_ALERT_BELOW", 100.0, lo=0, hi=1e12)
 
     @property
     def broker(self) -> str:

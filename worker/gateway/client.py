@@ -6,6 +6,7 @@ when the caller has a deadline. Secrets stay out of every message it raises and 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -69,7 +70,11 @@ class TargetSMSClient:
         transport: Transport | None = None,
         timeout: Timeout | None = None,
         allow_http: bool = False,
+        observer: Callable[[str, float], None] | None = None,
     ) -> None:
+        """``observer(endpoint, seconds)`` is told each HTTP request's duration (failed ones
+        too), endpoint being send, state or balance: how metrics see the gateway without this
+        package knowing where they go. It must not raise."""
         if not login or not password:
             raise InvalidRequest("login and password must not be empty")
         balance_url = balance_url or sibling_url(state_url, "/xml/balance.php")
@@ -86,6 +91,7 @@ class TargetSMSClient:
         self.balance_url = balance_url
         self.timeout = timeout or Timeout()
         self._transport: Transport = transport or RequestsTransport()
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"TargetSMSClient(send_url={self.send_url!r}, sender={self.sender!r})"
@@ -113,7 +119,7 @@ class TargetSMSClient:
             code_length=code_length,
             text=text,
         )
-        answer = self._post(self.send_url, body, time_left)
+        answer = self._post("send", self.send_url, body, time_left)
         result = self._redacting(parse_send_response, answer, secrets=(e164, e164[1:]))
         if result.status == "connection_error":
             raise StatusConnectionError("gateway reports connection_error: the SMS did not go out")
@@ -132,17 +138,22 @@ class TargetSMSClient:
         if not ids:
             return []
         body = build_state_request(login=self._login, password=self._password, ids=ids)
-        answer = self._post(self.state_url, body, time_left)
+        answer = self._post("state", self.state_url, body, time_left)
         return self._redacting(parse_state_response, answer)
 
     def balance(self, *, time_left: float | None = None) -> Balance:
         body = build_balance_request(login=self._login, password=self._password)
-        answer = self._post(self.balance_url, body, time_left)
+        answer = self._post("balance", self.balance_url, body, time_left)
         return self._redacting(parse_balance_response, answer)
 
-    def _post(self, url: str, body: bytes, time_left: float | None) -> bytes:
+    def _post(self, endpoint: str, url: str, body: bytes, time_left: float | None) -> bytes:
         timeout = self.timeout if time_left is None else self.timeout.capped(time_left)
-        response = self._transport.post(url, body, _HEADERS, timeout, MAX_RESPONSE_BYTES)
+        started = time.perf_counter()
+        try:
+            response = self._transport.post(url, body, _HEADERS, timeout, MAX_RESPONSE_BYTES)
+        finally:
+            if self._observer is not None:
+                self._observer(endpoint, time.perf_counter() - started)
         if not 200 <= response.status < 300:
             raise ProtocolError(f"gateway answered HTTP {response.status}", code="http_error")
         return response.body

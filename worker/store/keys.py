@@ -46,6 +46,15 @@ class Keys:
         return f"{self.prefix}totals"
 
     @property
+    def balance(self) -> str:
+        """The exporter's cached account balance (refreshed at most once a minute)."""
+        return f"{self.prefix}metrics:balance"
+
+    @property
+    def balance_lock(self) -> str:
+        return f"{self.prefix}metrics:balance:lock"
+
+    @property
     def deny(self) -> str:
         """The operator's deny list: configuration, so no TTL."""
         return f"{self.prefix}deny"

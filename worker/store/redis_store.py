@@ -7,11 +7,12 @@ list and the all-time counters.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import redis
 
@@ -564,7 +565,49 @@ class Store:
             buckets: list[dict[str, str]] = pipe.execute()
         return buckets
 
+    # --- metrics -----------------------------------------------------------------------------
+    # Fields of the ``totals`` hash: sms_requested, sms_sent, sms_failed:<code>,
+    # refused:<reason>, verify:<result>, delivery:<status> (bumped inside the Lua steps and
+    # count_refusal), and the gateway latency histogram gw:<endpoint>:count, :sum and
+    # :le:<bound>. Buckets are NOT cumulative: an observation bumps only the smallest bound that
+    # holds it (one write instead of up to fifteen); the exporter adds them up.
+
+    GATEWAY_BUCKETS: ClassVar[tuple[str, ...]] = (
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+        "1", "2.5", "5", "10", "15", "30", "+Inf",
+    )  # fmt: skip
+
     @_guarded
     def totals(self) -> dict[str, str]:
-        """The all-time counters (the metrics exporter's source)."""
+        """Every all-time counter, as stored (the metrics exporter's source)."""
         return {str(k): str(v) for k, v in self._redis.hgetall(self.keys.totals).items()}
+
+    @_guarded
+    def balance_refresh_due(self, interval_ms: int) -> bool:
+        """True for exactly one caller per interval (across processes): that one asks the
+        gateway. The lock is never released early, so failures are paced too."""
+        return bool(self._redis.set(self.keys.balance_lock, "1", nx=True, px=interval_ms))
+
+    @_guarded
+    def cache_balance(self, fields: Mapping[str, str]) -> None:
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.balance, mapping=dict[Any, Any](fields))
+            pipe.pexpire(self.keys.balance, 3_600_000)
+            pipe.execute()
+
+    @_guarded
+    def cached_balance(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._redis.hgetall(self.keys.balance).items()}
+
+    def observe_gateway(self, endpoint: str, seconds: float) -> None:
+        """Record one gateway request's duration. Best effort: a metric must never fail a send."""
+        bound = next(b for b in self.GATEWAY_BUCKETS if b == "+Inf" or seconds <= float(b))
+        key, field = self.keys.totals, f"gw:{endpoint}:"
+        with (
+            contextlib.suppress(redis.RedisError, OSError),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
+            pipe.hincrby(key, field + "count", 1)
+            pipe.hincrbyfloat(key, field + "sum", seconds)
+            pipe.hincrby(key, f"{field}le:{bound}", 1)
+            pipe.execute()

@@ -14,7 +14,10 @@ local now = now_ms()
 set_state(r, 'failed', now)
 redis.call('HSET', r, 'error_code', a.error_code, 'error_message', a.message)
 if a.id_sms ~= '' then redis.call('HSET', r, 'id_sms', a.id_sms) end
-if a.status ~= '' then redis.call('HSET', r, 'delivery_status', a.status) end
+if a.status ~= '' then
+  redis.call('HSET', r, 'delivery_status', a.status)
+  count(KEYS[4], 'delivery:' .. a.status, 1)
+end
 redis.call('HDEL', r, 'code_hmac', 'claim')
 count(KEYS[4], 'sms_failed:' .. a.error_code, 1)
 record_event(r, KEYS[2], a.channel, a.id, 'failed', {error = a.error_code})
