@@ -124,4 +124,7 @@ def enqueue_send(verification_id: str) -> None:
 
 
 def enqueue_poll(marker: str, delay_seconds: float) -> None:
-    app.send_task(POLL_TASK, args=[marker], countdown=max(0.0, delay_seconds))
+    # A countdown past the Redis visibility timeout would be redelivered: a longer wait (a first
+    # poll minutes away with TARGETSMS_PUSH=1) hops, each hop a poll task that finds nothing due.
+    hop = max(1.0, get_runtime().settings.visibility_timeout - 5.0)
+    app.send_task(POLL_TASK, args=[marker], countdown=min(max(0.0, delay_seconds), hop))

@@ -22,6 +22,9 @@ log = logging.getLogger("targetsms.poll")
 POLL_SLACK_MS = 1000
 # A poll task that never ran (lost with a broker) stops blocking new ones after this long.
 POLL_MARKER_GRACE_MS = 60_000
+# With pushed statuses (TARGETSMS_PUSH=1) the first poll waits at least this long: polling only
+# catches what a lost push missed.
+PUSH_FIRST_POLL_SECONDS = 180.0
 # Claimed ids are not handed to another poller for this long.
 LEASE_MS = 30_000
 

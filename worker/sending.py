@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .codes import code_digest
 from .gateway import DeliveryFailed, GatewayError, call_with_retries, is_final
-from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
+from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS, PUSH_FIRST_POLL_SECONDS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
 from .store import UNAVAILABLE
@@ -110,7 +110,10 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         )
         return SendOutcome("failed")
 
-    first_poll_ms = 0 if is_final(result.status) else int(s.polling.first_delay_seconds * 1000)
+    first_delay = s.polling.first_delay_seconds
+    if s.gateway.push:  # statuses arrive by push: the poll is only a late safety net
+        first_delay = max(first_delay, PUSH_FIRST_POLL_SECONDS)
+    first_poll_ms = 0 if is_final(result.status) else int(first_delay * 1000)
     stored = store.store_sent(
         verification_id,
         token,

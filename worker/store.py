@@ -31,7 +31,10 @@ _SCRIPTS = (
     "poll_claim",
     "poll_apply",
     "poll_schedule",
+    "push_apply",
 )
+# States per push_apply call: bounds how long one script holds Redis.
+PUSH_CHUNK = 500
 HISTORY_SUFFIX = ":h"
 Arg = str | int | float
 # What "Redis is not there right now" looks like to a caller.
@@ -82,6 +85,10 @@ class Keys:
 
     def pumping(self, prefix_digest: str, kind: str) -> str:
         return f"{self.prefix}pf:{prefix_digest}:{kind}"
+
+    def sms(self, id_sms: str) -> str:
+        """id_sms -> verification id, for pushed statuses (which carry only the id_sms)."""
+        return f"{self.prefix}sms:{id_sms}"
 
     @property
     def deny(self) -> str:
@@ -296,6 +303,7 @@ class Store:
                     k.lock(verification_id),
                     k.poll,
                     k.poll_marker,
+                    k.sms(id_sms),
                 ],
                 [
                     token,
@@ -361,6 +369,28 @@ class Store:
             args.extend(triple)
         changed, stopped = self._run("poll_apply", [k.poll], args)
         return int(changed), int(stopped)
+
+    def apply_pushed(self, states: Sequence[tuple[str, str]]) -> list[str]:
+        """Apply pushed (id_sms, status) pairs; returns the id_sms accepted, in order.
+
+        Known ids are applied as a poll would apply them; unknown (or stale) ids are accepted
+        and ignored, so the platform stops sending them. Raises ``UNAVAILABLE`` errors when
+        Redis is away: then nothing is acknowledged and the platform sends them again.
+        """
+        k = self.keys
+        finals = ",".join(sorted(FINAL_STATUSES))
+        for start in range(0, len(states), PUSH_CHUNK):
+            chunk = states[start : start + PUSH_CHUNK]
+            owners = self.redis.mget([k.sms(id_sms) for id_sms, _ in chunk])
+            keys: list[str] = [k.poll]
+            args: list[Arg] = [k.events, finals]
+            for (id_sms, status), owner in zip(chunk, owners, strict=True):
+                if isinstance(owner, str) and owner:
+                    keys += [k.record(owner), k.history(owner)]
+                    args += [owner, id_sms, status]
+            if len(keys) > 1:
+                self._run("push_apply", keys, args)
+        return list(dict.fromkeys(id_sms for id_sms, _ in states))
 
     def poll_schedule(
         self, *, slack_ms: int, grace_ms: int, batch: int, clear: str = ""

@@ -80,3 +80,26 @@ local function schedule_poll(poll_key, marker_key, slack, grace, clear, batch)
   redis.call('SET', marker_key, due, 'PX', due - now + grace)
   return due, due - now
 end
+
+-- The set of final statuses from their comma-separated list.
+local function status_set(csv)
+  local out = {}
+  for s in string.gmatch(csv, '[^,]+') do out[s] = true end
+  return out
+end
+
+-- A delivery status for a verification's message, from a poll or a push (one implementation
+-- for both). A final status also takes the id out of the poll set, and is never replaced by a
+-- pending one (a late or repeated push). Returns nil when the record no longer follows
+-- `id_sms` (gone, resent or canceled); else {changed, final, sent_at, polls}.
+local function apply_status(r, h, channel, poll_key, id, id_sms, status, final, now)
+  local f = redis.call('HMGET', r, 'id_sms', 'delivery_status', 'sent_at', 'polls', 'state')
+  if f[1] ~= id_sms or f[5] == 'canceled' then return nil end
+  local changed = status ~= '' and status ~= f[2] and not (final[f[2]] and not final[status])
+  if changed then
+    redis.call('HSET', r, 'delivery_status', status, 'updated_at', now)
+    record_event(r, h, channel, id, 'status', {delivery_status = status})
+  end
+  if final[status] then redis.call('ZREM', poll_key, id) end
+  return {changed = changed, final = final[status] == true, sent_at = f[3], polls = f[4]}
+end

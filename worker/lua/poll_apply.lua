@@ -5,28 +5,22 @@
 --       ('' when the gateway gave none)
 -- Returns {ids whose status changed, ids no longer polled}
 local now = now_ms()
-local final = {}
-for s in string.gmatch(ARGV[7], '[^,]+') do final[s] = true end
+local final = status_set(ARGV[7])
 local changed, stopped = 0, 0
 for i = 8, #ARGV, 3 do
   local id, id_sms, status = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local r = ARGV[1] .. id
-  local f = redis.call('HMGET', r, 'id_sms', 'delivery_status', 'sent_at', 'polls', 'state')
-  if f[1] ~= id_sms or f[5] == 'canceled' then
+  local applied = apply_status(r, r .. ARGV[2], ARGV[3], KEYS[1], id, id_sms, status, final, now)
+  if not applied then
     redis.call('ZREM', KEYS[1], id)  -- gone, resent or canceled since the claim
     stopped = stopped + 1
   else
-    if status ~= '' and status ~= f[2] then
-      redis.call('HSET', r, 'delivery_status', status, 'updated_at', now)
-      record_event(r, r .. ARGV[2], ARGV[3], id, 'status', {delivery_status = status})
-      changed = changed + 1
-    end
-    local polls = (tonumber(f[4]) or 0) + 1
+    if applied.changed then changed = changed + 1 end
+    local polls = (tonumber(applied.polls) or 0) + 1
     redis.call('HSET', r, 'polls', polls)
-    if final[status] then
-      redis.call('ZREM', KEYS[1], id)
+    if applied.final then
       stopped = stopped + 1
-    elseif now - (tonumber(f[3]) or now) >= tonumber(ARGV[4]) then
+    elseif now - (tonumber(applied.sent_at) or now) >= tonumber(ARGV[4]) then
       redis.call('ZREM', KEYS[1], id)
       record_event(r, r .. ARGV[2], ARGV[3], id, 'poll_gave_up')
       stopped = stopped + 1

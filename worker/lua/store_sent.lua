@@ -1,5 +1,5 @@
 -- send_code, step 2 (success): keep only the code's HMAC, start its TTL, queue the first poll.
--- KEYS: 1 record, 2 history, 3 lock, 4 poll set, 5 poll schedule marker
+-- KEYS: 1 record, 2 history, 3 lock, 4 poll set, 5 poll schedule marker, 6 id_sms index (push)
 -- ARGV: 1 lock token, 2 code hmac, 3 id_sms, 4 status, 5 code ttl ms, 6 first poll delay ms
 --       (0: nothing to poll), 7 channel, 8 id, 9 max attempts, 10 poll set ttl ms,
 --       11 poll slack ms, 12 poll marker grace ms, 13 poll batch size
@@ -13,6 +13,7 @@ redis.call('HSET', r, 'state', 'sent', 'updated_at', now, 'code_hmac', ARGV[2],
   'id_sms', ARGV[3], 'delivery_status', ARGV[4], 'sent_at', now,
   'expires_at', now + tonumber(ARGV[5]), 'attempts_left', ARGV[9], 'polls', 0)
 redis.call('HDEL', r, 'error_code', 'error_message')
+redis.call('SET', KEYS[6], ARGV[8], 'PX', math.max(redis.call('PTTL', r), tonumber(ARGV[10])))
 record_event(r, KEYS[2], ARGV[7], ARGV[8], 'sent', {delivery_status = ARGV[4]})
 if tonumber(ARGV[6]) > 0 then
   redis.call('ZADD', KEYS[4], now + tonumber(ARGV[6]), ARGV[8])
