@@ -162,9 +162,12 @@ class CeleryQueue:
             self._app.send_task(SEND_TASK, args=[verification_id])
         except self._publish_errors() as exc:
             where, what = endpoint(self._app.conf.broker_url or ""), type(exc).__name__
-            raise QueueUnavailable(
-                f"the broker at {where} did not take the task ({what})"
-            ) from None
+            raise QueueUnavailable(f"the broker at {where} is unavailable ({what})") from None
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
-        self._app.send_task(POLL_TASK, args=[marker], countdown=max(0.0, delay_seconds))
+        # A countdown past the Redis visibility timeout would be redelivered: a longer wait (a
+        # first poll minutes away with TARGETSMS_PUSH=1) hops, each hop a poll task that finds
+        # nothing due.
+        hop = max(1.0, get_runtime().settings.visibility_timeout - 5.0)
+        countdown = min(max(0.0, delay_seconds), hop)
+        self._app.send_task(POLL_TASK, args=[marker], countdown=countdown)

@@ -211,6 +211,33 @@ def cmd_fake_gateway(args: argparse.Namespace) -> int:
     return run(config)
 
 
+def cmd_push_receiver(args: argparse.Namespace) -> int:
+    from .push import serve, wsgi_app
+
+    try:
+        app = wsgi_app()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return serve(app, args.host, args.port)
+
+
+def cmd_push_register(args: argparse.Namespace) -> int:
+    from .push import push_url_problem
+    from .runtime import get_runtime
+
+    rt = get_runtime()
+    if args.off:
+        rt.gateway.set_push_url(None)
+        _print({"push_url": None})
+        return 0
+    problem = push_url_problem(args.url, rt.settings.gateway)
+    if problem:
+        raise CLIError(problem)
+    rt.gateway.set_push_url(args.url)
+    _print({"push_url": args.url.replace(rt.settings.gateway.push_token, "***")})
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -270,6 +297,17 @@ def _parser() -> argparse.ArgumentParser:
     from .sandbox import add_arguments
 
     add_arguments(p)
+    p = add(
+        "push-receiver",
+        cmd_push_receiver,
+        "serve POST /targetsms/state/<TARGETSMS_PUSH_TOKEN> for pushed delivery statuses",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8098, help="port (default 8098; 0 = any free)")
+    p = add("push-register", cmd_push_register, "have TargetSMS push delivery statuses to URL")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("url", nargs="?", help="https://HOST/.../targetsms/state/<token>")
+    target.add_argument("--off", action="store_true", help="stop pushing (clears the URL)")
     p = add("demo", cmd_demo, "start Redis, the sandbox, a worker and Flower; verify one code")
     p.add_argument("--phone", default="+79001234567", help="phone number for the demo")
     p.add_argument("--once", action="store_true", help="stop everything after the demo")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .gateway import FINAL_STATUSES, GatewayError
+from .gateway import GatewayError
 from .runtime import Runtime
 from .store import PollTask
 
@@ -23,6 +23,9 @@ log = logging.getLogger("targetsms.poll")
 POLL_SLACK_MS = 1000
 # A poll task that never ran (lost with a broker) stops blocking new ones after this long.
 POLL_MARKER_GRACE_MS = 60_000
+# With pushed statuses (TARGETSMS_PUSH=1) the first poll waits at least this long: polling only
+# catches what a lost push missed.
+PUSH_FIRST_POLL_SECONDS = 180.0
 # Claimed ids are not handed to another poller for this long.
 LEASE_MS = 30_000
 
@@ -58,7 +61,6 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
                 results.append((verification_id, id_sms, status))
             changed, stopped = store.poll_apply(
                 results,
-                final_statuses=sorted(FINAL_STATUSES),
                 max_age_ms=s.polling.max_age_seconds * 1000,
                 first_delay_ms=int(s.polling.first_delay_seconds * 1000),
                 max_delay_ms=int(s.polling.max_delay_seconds * 1000),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .codes import code_digest
 from .gateway import DeliveryFailed, GatewayError, SendResult, call_with_retries, is_final
-from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
+from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS, PUSH_FIRST_POLL_SECONDS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
 from .store import Claim, ClaimOutcome, PollTask, StoreUnavailable
@@ -134,7 +134,10 @@ def _call_gateway(rt: Runtime, verification_id: str, token: str, claim: Claim) -
 
 def _store_sent(rt: Runtime, verification_id: str, token: str, result: SendResult) -> SendOutcome:
     s = rt.settings
-    first_poll_ms = 0 if is_final(result.status) else int(s.polling.first_delay_seconds * 1000)
+    first_delay = s.polling.first_delay_seconds
+    if s.gateway.push:  # statuses arrive by push: the poll is only a late safety net
+        first_delay = max(first_delay, PUSH_FIRST_POLL_SECONDS)
+    first_poll_ms = 0 if is_final(result.status) else int(first_delay * 1000)
     stored = rt.store.store_sent(
         verification_id,
         token,

@@ -95,6 +95,8 @@ class GatewaySettings:
     allow_http: bool = env("TARGETSMS_ALLOW_HTTP", False)
     connect_timeout: float = env("TARGETSMS_CONNECT_TIMEOUT", 3.05, lo=0.1, hi=60)
     read_timeout: float = env("TARGETSMS_READ_TIMEOUT", 10.0, lo=0.1, hi=120)
+    push: bool = env("TARGETSMS_PUSH", False)  # statuses are pushed: polling is a safety net
+    push_token: str = env("TARGETSMS_PUSH_TOKEN", "", secret=True)  # the receiver's URL secret
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,11 @@ from .protocol import (
     MAX_RESPONSE_BYTES,
     build_balance_request,
     build_send_request,
+    build_set_push_url_request,
     build_state_request,
     parse_balance_response,
     parse_send_response,
+    parse_set_push_url_response,
     parse_state_response,
 )
 from .transport import RequestsTransport, Timeout, Transport
@@ -145,6 +147,19 @@ class TargetSMSClient:
         body = build_balance_request(login=self._login, password=self._password)
         answer = self._post("balance", self.balance_url, body, time_left)
         return self._redacting(parse_balance_response, answer)
+
+    @property
+    def push_setup_url(self) -> str:
+        """``get_state.php`` beside ``state.php``: where the push URL is set."""
+        return sibling_url(self.state_url, "/xml/get_state.php")
+
+    def set_push_url(self, url: str | None, *, time_left: float | None = None) -> None:
+        """Have the platform POST delivery statuses to ``url`` (None: stop pushing).
+
+        The caller checks the URL (scheme, token); it is sent as given."""
+        body = build_set_push_url_request(login=self._login, password=self._password, url=url or "")
+        answer = self._post("push_setup", self.push_setup_url, body, time_left)
+        self._redacting(parse_set_push_url_response, answer, secrets=(url or "",))
 
     def _post(self, endpoint: str, url: str, body: bytes, time_left: float | None) -> bytes:
         timeout = self.timeout if time_left is None else self.timeout.capped(time_left)

@@ -18,12 +18,17 @@ from .models import Balance, SendResult, StateEntry
 
 __all__ = [
     "CONTENT_TYPE",
+    "MAX_PUSH_BYTES",
     "MAX_RESPONSE_BYTES",
     "build_balance_request",
+    "build_push_ack",
     "build_send_request",
+    "build_set_push_url_request",
     "build_state_request",
     "parse_balance_response",
+    "parse_push",
     "parse_send_response",
+    "parse_set_push_url_response",
     "parse_state_response",
 ]
 
@@ -227,3 +232,80 @@ def parse_balance_response(body: bytes) -> Balance:
         if (count := _int_or_none(_text(element))) is not None
     )
     return Balance(money=amount, currency=money.get("currency") or "", sms=sms)
+
+
+# --- push: the platform POSTs <state> elements to our URL and wants the ids back -------------
+
+# A push of a few thousand <state> elements fits; anything bigger is not the platform's.
+MAX_PUSH_BYTES = 1024 * 1024
+MAX_PUSH_URL_CHARS = 2000
+
+
+def build_set_push_url_request(*, login: str, password: str, url: str) -> bytes:
+    """``<get_state type="set">URL</get_state>``: where the platform pushes statuses ('' = off)."""
+    if len(url) > MAX_PUSH_URL_CHARS:
+        raise InvalidRequest(f"push URL longer than {MAX_PUSH_URL_CHARS} characters")
+    root = etree.Element("request")
+    _security_attrs(root, login, password)
+    _sub(root, "get_state", _xml_text(url, "push URL"), type="set")
+    return _serialize(root)
+
+
+def parse_set_push_url_response(body: bytes) -> None:
+    """Any ``<response>`` without an ``<error>`` means the URL was taken."""
+    error = _parse_response(body).find("error")
+    if error is not None:
+        _raise_error(error)
+
+
+def _parse_push_root(body: bytes) -> etree._Element:
+    if len(body) > MAX_PUSH_BYTES:
+        raise ProtocolError(f"push body larger than {MAX_PUSH_BYTES} bytes")
+    if not body.strip():
+        raise ProtocolError("push body is empty")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise ProtocolError("push body carries a DTD; refused")
+    try:
+        root = etree.fromstring(body, _parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ProtocolError("push body is not well-formed XML") from exc
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise ProtocolError("push body carries a DTD; refused")
+    return root
+
+
+def parse_push(body: bytes) -> list[StateEntry]:
+    """The ``<state id_sms time>STATUS</state>`` elements of a push, in order.
+
+    The root's name is not documented, so any root holding ``<state>`` children is read (a lone
+    ``<state>`` root too). Elements without a usable id or status are skipped: they are not
+    acknowledged, so the platform sends them again. A body with none usable is refused.
+    """
+    root = _parse_push_root(body)
+    elements = [root] if root.tag == "state" else root.findall("state")
+    entries: list[StateEntry] = []
+    for element in elements:
+        id_sms = (element.get("id_sms") or "").strip()
+        status = _text(element)
+        if _is_token(id_sms) and _is_token(status.replace("_", "x"), 32):
+            entries.append(
+                StateEntry(
+                    id_sms=id_sms,
+                    status=status,
+                    time=element.get("time") or None,
+                    num_parts=_int_or_none(element.get("num_parts")),
+                    price=_decimal_or_none(element.get("price")),
+                )
+            )
+    if not entries:
+        raise ProtocolError("push body holds no <state id_sms=...>STATUS</state>")
+    return entries
+
+
+def build_push_ack(ids: Iterable[str]) -> bytes:
+    """``<response><id_sms>ID</id_sms>...</response>``: the ids the platform may stop sending."""
+    root = etree.Element("response")
+    for id_sms in ids:
+        _sub(root, "id_sms", _xml_text(id_sms, "id_sms"))
+    return _serialize(root)

@@ -23,6 +23,7 @@ from lxml import etree
 
 from . import wire
 from .magic import Fault, MagicPhone, lookup
+from .push import push_url_problem
 
 if TYPE_CHECKING:
     from .server import SandboxConfig
@@ -136,6 +137,9 @@ class Engine:
             (config.malformed_rate, Fault.MALFORMED),
         ]
         self._any_fault = any(rate > 0 for rate, _ in self._faults)
+        # Push: called with (id_sms, epoch time, <state> element) for each status change due.
+        self.on_change: Callable[[str, float, str], None] | None = None
+        self.on_push_url: Callable[[str], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -289,7 +293,25 @@ class Engine:
         )
         self._messages[id_sms] = message
         self._forget_oldest()
+        if self.on_change is not None:
+            self._announce(message)
         return message
+
+    def _announce(self, message: _Message) -> None:
+        """Tell the pusher when this message's status will change, and to what."""
+        assert self.on_change is not None
+        if message.initial_status == "send":
+            if message.final_status is None:
+                return
+            status, at = message.final_status, message.sent_at + message.change_after
+        elif message.initial_status != "connection_error":  # nothing went out: nothing to say
+            status, at = message.initial_status, message.sent_at
+        else:
+            return
+        line = wire.state_line(
+            message.id_sms, status, _msk(at), message.num_parts, str(PRICE_PER_PART)
+        )
+        self.on_change(message.id_sms, at, line)
 
     def _forget_oldest(self) -> None:
         """Bound memory in long benchmarks: the oldest messages leave the store and the outbox."""
@@ -331,6 +353,21 @@ class Engine:
                     wire.state_line(id_sms, status, _msk(changed), message.num_parts, price)
                 )
         return Answer(wire.answer(*lines))
+
+    def set_push_url(self, body: bytes) -> Answer:
+        """``get_state.php`` with ``<get_state type="set">URL</get_state>`` ('' = stop)."""
+        self.stats["get_state_set"] = self.stats.get("get_state_set", 0) + 1
+        root = self._platform_request(body)
+        if isinstance(root, Answer):
+            return root
+        element = root.find("get_state[@type='set']")
+        if element is None or self.on_push_url is None:
+            return _error(E_BAD_XML)
+        url = (element.text or "").strip()
+        if url and push_url_problem(url):
+            return _error(E_BAD_XML)
+        self.on_push_url(url)
+        return Answer(wire.answer())
 
     def balance(self, body: bytes) -> Answer:
         self.stats["balance"] += 1

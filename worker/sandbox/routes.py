@@ -59,6 +59,7 @@ class Router:
             "/password_generation/api.php": engine.password_generation,
             "/xml/state.php": engine.state,
             "/xml/balance.php": engine.balance,
+            "/xml/get_state.php": engine.set_push_url,
         }
 
     def __call__(self, request: Request) -> Response:

@@ -18,6 +18,7 @@ from types import TracebackType
 
 from .engine import Engine
 from .http import HttpServer
+from .push import push_url_problem, start_pusher
 from .routes import Router
 
 __all__ = [
@@ -52,6 +53,8 @@ class SandboxConfig:
     seed: int | None = None
     max_messages: int = 100_000
     verbose: bool = False
+    push_url: str | None = None  # POST status changes here, as the platform does
+    push_retry_ms: float = 500.0  # first pause before an unacknowledged id is sent again
 
     def __post_init__(self) -> None:
         self.balance = Decimal(str(self.balance))
@@ -70,6 +73,10 @@ class SandboxConfig:
             raise ValueError("fault rates must be in 0..1 and add up to at most 1")
         if self.max_messages < 1:
             raise ValueError("max-messages must be at least 1")
+        if self.push_url and push_url_problem(self.push_url):
+            raise ValueError(push_url_problem(self.push_url))
+        if self.push_retry_ms < 0:
+            raise ValueError("push-retry-ms must not be negative")
 
     def url_for(self, port: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -150,6 +157,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="messages remembered for state/outbox; the oldest are forgotten (default 100000)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every API request")
+    parser.add_argument(
+        "--push-url", help="POST each status change here, retrying unacknowledged ids 5 times"
+    )
+    parser.add_argument(
+        "--push-retry-ms",
+        type=_non_negative,
+        default=500.0,
+        help="pause before the first push retry, doubled each time (default 500)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -170,6 +186,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
             seed=args.seed,
             max_messages=args.max_messages,
             verbose=args.verbose,
+            push_url=getattr(args, "push_url", None),
+            push_retry_ms=getattr(args, "push_retry_ms", 500.0),
         )
     except ValueError as exc:
         print(f"fake-gateway: error: {exc}", file=sys.stderr)
@@ -177,8 +195,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 
 async def _start(config: SandboxConfig) -> tuple[HttpServer, int]:
-    server = HttpServer(Router(Engine(config), config.latency_ms))
+    engine = Engine(config)
+    server = HttpServer(Router(engine, config.latency_ms))
     port = await server.start(config.host, config.port)
+    start_pusher(engine, config)  # stops with the loop
     return server, port
 
 

@@ -23,6 +23,10 @@ class Keys:
     def idempotency(self, digest: str) -> str:
         return f"{self.prefix}idem:{digest}"
 
+    def sms(self, id_sms: str) -> str:
+        """Which verification a gateway message id belongs to (pushes name only the id_sms)."""
+        return f"{self.prefix}sms:{id_sms}"
+
     def limit_log(self, name: str, subject: str) -> str:
         return f"{self.prefix}rl:{name}:{subject}"
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import redis
 
+from ..gateway.models import FINAL_STATUSES
 from ..limits import SmsGate
 from ..outcomes import RefusalCode, VerifyReason
 from .keys import Keys
@@ -40,6 +41,10 @@ R = TypeVar("R")
 #: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
 STATS_BUCKET_SECONDS = 300
 STATS_TTL_MS = (24 * 3600 + 3600) * 1000
+# Delivery statuses after which nothing changes (polling and pushes stop there).
+_FINAL = sorted(FINAL_STATUSES)
+# Pushed statuses applied per Lua step: a huge push must not block Redis for long.
+_PUSH_CHUNK = 500
 
 
 def connect(url: str, max_connections: int = 128) -> redis.Redis:
@@ -415,6 +420,7 @@ class Store:
                 k.poll,
                 k.poll_marker,
                 k.totals,
+                k.sms(id_sms),
             ],
             {
                 "token": token,
@@ -491,7 +497,6 @@ class Store:
         self,
         results: Sequence[tuple[str, str, str]],
         *,
-        final_statuses: Sequence[str],
         max_age_ms: int,
         first_delay_ms: int,
         max_delay_ms: int,
@@ -510,11 +515,37 @@ class Store:
                 "max_age_ms": max_age_ms,
                 "first_delay_ms": first_delay_ms,
                 "max_delay_ms": max_delay_ms,
-                "final": sorted(final_statuses),
+                "final": _FINAL,
                 "results": [list(r) for r in results],
             },
         )
         return int(out["changed"]), int(out["stopped"])
+
+    @_guarded
+    def apply_pushed(self, states: Sequence[tuple[str, str]]) -> list[str]:
+        """Apply pushed (id_sms, status) pairs as a poll would; returns the id_sms accepted.
+
+        Unknown (or stale) ids are accepted and ignored, so the platform stops sending them.
+        Raises ``StoreUnavailable`` when Redis is away: then nothing is acknowledged and the
+        platform sends them again.
+        """
+        k = self.keys
+        for start in range(0, len(states), _PUSH_CHUNK):
+            chunk = states[start : start + _PUSH_CHUNK]
+            owners = self._redis.mget([k.sms(id_sms) for id_sms, _ in chunk])
+            keys: list[str] = [k.poll, k.totals]
+            known: list[list[str]] = []
+            for (id_sms, status), owner in zip(chunk, owners, strict=True):
+                if isinstance(owner, str) and owner:
+                    keys += [k.record(owner), k.history(owner)]
+                    known.append([owner, id_sms, status])
+            if known:
+                self._run(
+                    "push_apply",
+                    keys,
+                    {"channel": k.events, "final": _FINAL, "states": known},
+                )
+        return list(dict.fromkeys(id_sms for id_sms, _ in states))
 
     @_guarded
     def poll_schedule(

@@ -30,6 +30,7 @@ _NAMES = (
     "poll_lease",
     "poll_apply",
     "poll_schedule",
+    "push_apply",
 )
 
 

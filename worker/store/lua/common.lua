@@ -132,21 +132,27 @@ local function unadmit_sms(first, g)
   count(KEYS[first + 5], 'sms_requested', -1)
 end
 
--- Record a delivery status for one verification (polling and push share this step).
--- Returns changed (the status is new), final (polling of it ends).
-local function apply_status(r, h, poll, totals, channel, id, status, final, now)
-  local changed = false
-  if status ~= '' and status ~= redis.call('HGET', r, 'delivery_status') then
+-- A delivery status for a verification's message, from a poll or a push (one implementation
+-- for both). A final status also takes the id out of the poll set, and is never replaced by a
+-- pending one (a late or repeated push). Returns nil when the record no longer follows
+-- `id_sms` (gone, resent or canceled); else {changed, final, sent_at, polls}.
+local function apply_status(r, h, poll, totals, channel, id, id_sms, status, final, now)
+  local f = redis.call('HMGET', r, 'id_sms', 'delivery_status', 'sent_at', 'polls', 'state')
+  if f[1] ~= id_sms or f[5] == 'canceled' then return nil end
+  local changed = status ~= '' and status ~= f[2] and not (final[f[2]] and not final[status])
+  if changed then
     redis.call('HSET', r, 'delivery_status', status, 'updated_at', now)
     record_event(r, h, channel, id, 'status', {delivery_status = status})
     count(totals, 'delivery:' .. status, 1)
-    changed = true
   end
-  if final[status] then
-    redis.call('ZREM', poll, id)
-    return changed, true
-  end
-  return changed, false
+  if final[status] then redis.call('ZREM', poll, id) end
+  return {changed = changed, final = final[status] == true, sent_at = f[3], polls = f[4]}
+end
+
+local function status_set(list)
+  local out = {}
+  for _, s in ipairs(list) do out[s] = true end
+  return out
 end
 
 -- Make sure one poll task is queued for the earliest due id; many sends in the same moment

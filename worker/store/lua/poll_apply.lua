@@ -5,25 +5,22 @@
 -- Answers {changed, stopped}
 local a = cjson.decode(ARGV[1])
 local now = now_ms()
-local final = {}
-for _, s in ipairs(a.final) do final[s] = true end
+local final = status_set(a.final)
 local changed, stopped = 0, 0
 for i, res in ipairs(a.results) do
   local id, id_sms, status = res[1], res[2], res[3]
   local r, h = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  local f = redis.call('HMGET', r, 'id_sms', 'sent_at', 'polls', 'state')
-  if f[1] ~= id_sms or f[4] == 'canceled' then
+  local applied = apply_status(r, h, KEYS[1], KEYS[2], a.channel, id, id_sms, status, final, now)
+  if not applied then
     redis.call('ZREM', KEYS[1], id)  -- gone, resent or canceled since the lease
     stopped = stopped + 1
   else
-    local did_change, is_final = apply_status(r, h, KEYS[1], KEYS[2], a.channel, id, status,
-      final, now)
-    if did_change then changed = changed + 1 end
-    local polls = (tonumber(f[3]) or 0) + 1
+    if applied.changed then changed = changed + 1 end
+    local polls = (tonumber(applied.polls) or 0) + 1
     redis.call('HSET', r, 'polls', polls)
-    if is_final then
+    if applied.final then
       stopped = stopped + 1
-    elseif now - (tonumber(f[2]) or now) >= a.max_age_ms then
+    elseif now - (tonumber(applied.sent_at) or now) >= a.max_age_ms then
       redis.call('ZREM', KEYS[1], id)
       record_event(r, h, a.channel, id, 'poll_gave_up')
       stopped = stopped + 1

@@ -1,7 +1,8 @@
 -- send_code, step 2 (success): keep only the code's HMAC, start its TTL, queue the first poll.
 -- Only the latest claimant stores: a send whose claim was taken over by another worker must
 -- never store over, or beside, the newer send.
--- KEYS: 1 record, 2 history, 3 lock, 4 poll set, 5 poll schedule marker, 6 totals
+-- KEYS: 1 record, 2 history, 3 lock, 4 poll set, 5 poll schedule marker, 6 totals,
+--       7 the id_sms index (pushed statuses name only the id_sms)
 -- ARGV: 1 JSON {token, code_hmac, id_sms, status, ttl_ms, first_poll_ms (0: nothing to poll),
 --       channel, id, max_attempts, poll_ttl_ms, poll_slack_ms, poll_grace_ms, poll_batch}
 -- Answers {outcome = 'sent', due_ms, delay_ms} (0, 0: no poll task to queue)
@@ -18,6 +19,7 @@ redis.call('HSET', r, 'state', 'sent', 'updated_at', now, 'code_hmac', a.code_hm
   'id_sms', a.id_sms, 'delivery_status', a.status, 'sent_at', now,
   'expires_at', now + a.ttl_ms, 'attempts_left', a.max_attempts, 'polls', 0)
 redis.call('HDEL', r, 'error_code', 'error_message', 'claim')
+redis.call('SET', KEYS[7], a.id, 'PX', math.max(redis.call('PTTL', r), a.poll_ttl_ms))
 count(KEYS[6], 'sms_sent', 1)
 count(KEYS[6], 'delivery:' .. a.status, 1)
 record_event(r, KEYS[2], a.channel, a.id, 'sent', {delivery_status = a.status})

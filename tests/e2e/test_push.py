@@ -1,0 +1,145 @@
+"""Pushed delivery statuses end to end: a real ``targetsms push-receiver`` process, the sandbox
+pushing to it (its URL set with ``targetsms push-register``), a real worker with
+``TARGETSMS_PUSH=1``. Deliveries arrive by push with no ``state`` request; a receiver whose Redis
+is away acknowledges nothing, the sandbox retries, and nothing is lost."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
+
+from worker import get_status, request_code
+from worker.devstack import free_port
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+TOKEN = secrets.token_urlsafe(32)
+
+
+class Receiver:
+    def __init__(self, proc: subprocess.Popen[str], log: Path, url: str) -> None:
+        self.proc, self.log, self.url = proc, log, url
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", *args],
+        env={**os.environ, **settings.to_env()}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def start_receiver(tmp_path: Path) -> Iterator[Callable[[Settings], Receiver]]:
+    started: list[Receiver] = []
+
+    def start(settings: Settings) -> Receiver:
+        log = tmp_path / f"receiver-{len(started)}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "worker.cli", "-v", "push-receiver", "--port", "0"],
+                env={**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"},
+                stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            )  # fmt: skip
+        banner = wait_until(
+            lambda: re.search(r"listening on (http://\S+)", log.read_text()), timeout=30
+        )
+        receiver = Receiver(proc, log, f"{banner.group(1)}/targetsms/state/{TOKEN}")
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(receiver.proc.pid, signal.SIGTERM)
+        receiver.proc.wait(10)
+
+
+@pytest.fixture
+def push_settings(redis_url: str, sandbox: Sandbox) -> Settings:
+    return make_settings(redis_url, sandbox, TARGETSMS_PUSH=True, TARGETSMS_PUSH_TOKEN=TOKEN)
+
+
+def delivered(rt: Runtime, ids: list[str]) -> bool:
+    return all(get_status(i, runtime=rt).delivery_status == "deliver" for i in ids)
+
+
+def test_statuses_arrive_by_push_without_polling(
+    push_settings: Settings,
+    sandbox: Sandbox,
+    start_worker: Callable[..., WorkerProcess],
+    start_receiver: Callable[[Settings], Receiver],
+) -> None:
+    receiver = start_receiver(push_settings)
+    registered = cli(push_settings, "push-register", receiver.url)
+    assert registered.returncode == 0, registered.stderr
+    assert TOKEN not in registered.stdout and "***" in registered.stdout
+    start_worker(push_settings)
+    rt = Runtime.from_settings(push_settings)
+    n = 20
+    ids = [request_code(f"+7900444{i:04d}", runtime=rt).id for i in range(n)]
+    wait_until(lambda: delivered(rt, ids), timeout=60)
+
+    stats = sandbox.stats()
+    assert stats["password_generation"] == n
+    assert stats["state"] == 0  # the first poll is minutes away: every status came by push
+    assert stats["push_acked"] == n and stats.get("push_retries", 0) == 0
+    output = receiver.output()
+    assert re.search(r"push: \d+ states, \d+ accepted", output)
+    assert TOKEN not in output
+    # Nothing is left to poll: final statuses took every id out of the poll set.
+    assert raw_redis(rt).zcard(rt.store.keys.poll) == 0
+
+
+def test_a_receiver_without_redis_withholds_the_ack_and_nothing_is_lost(
+    push_settings: Settings,
+    sandbox: Sandbox,
+    start_worker: Callable[..., WorkerProcess],
+    start_receiver: Callable[[Settings], Receiver],
+) -> None:
+    live = start_receiver(push_settings)
+    dead = start_receiver(push_settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
+    assert cli(push_settings, "push-register", dead.url).returncode == 0
+    start_worker(push_settings)
+    rt = Runtime.from_settings(push_settings)
+    vid = request_code("+79004440100", runtime=rt).id
+
+    # The push reaches a receiver whose Redis is away: no id acknowledged, the sandbox retries.
+    wait_until(lambda: sandbox.stats().get("push_retries", 0) >= 1, timeout=30)
+    assert "0 accepted (Redis unavailable" in dead.output()
+    assert get_status(vid, runtime=rt).delivery_status == "send"
+    # Redis is back (here: the URL points at a receiver that has it): the retry lands.
+    assert cli(push_settings, "push-register", live.url).returncode == 0
+    wait_until(lambda: delivered(rt, [vid]), timeout=30)
+    stats = sandbox.stats()
+    assert stats["push_acked"] == 1 and stats["state"] == 0
+    assert stats.get("push_given_up", 0) == 0
+
+
+def test_receiver_and_register_refuse_without_a_good_token(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    for token in ("", "too-short"):
+        settings = make_settings(redis_url, sandbox, TARGETSMS_PUSH_TOKEN=token)
+        result = cli(settings, "push-receiver", "--port", "0")
+        assert result.returncode == 1 and "TARGETSMS_PUSH_TOKEN" in result.stderr
+        assert result.stderr.count("\n") == 1
+    settings = make_settings(redis_url, sandbox, TARGETSMS_PUSH_TOKEN=TOKEN)
+    wrong = cli(settings, "push-register", "https://example.com/hook")
+    assert wrong.returncode == 1 and "/targetsms/state/<TARGETSMS_PUSH_TOKEN>" in wrong.stderr
+    http = cli(settings, "push-register", f"http://example.com/targetsms/state/{TOKEN}")
+    assert http.returncode == 1 and "https" in http.stderr and TOKEN not in http.stderr
+    off = cli(settings, "push-register", "--off")
+    assert off.returncode == 0 and sandbox.stats()["get_state_set"] == 1
