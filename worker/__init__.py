@@ -4,6 +4,7 @@ Web apps call the producer API below; ``celery -A worker worker`` runs the sende
 """
 
 from .celery_app import app
+from .events import watch as watch_events
 from .otp import (
     CodeRequest,
     RequestRefused,
@@ -37,4 +38,5 @@ __all__ = [
     "request_code",
     "resend",
     "verify_code",
+    "watch_events",
 ]
