@@ -45,8 +45,6 @@ from worker import (
     watch_events,
 )
 
-log = logging.getLogger("phone_login")
-
 #: How long one live-status stream stays open; the browser's EventSource then reconnects.
 STREAM_SECONDS = 25.0
 SESSION_TTL_SECONDS = 12 * 3600
@@ -418,6 +416,19 @@ def load_dotenv(path: Path) -> None:
         os.environ.setdefault(key, value)
 
 
+def app_from_env(*, behind_proxy: bool = False, insecure_http: bool = False) -> Flask:
+    """The app with the workers' settings: the environment, then ``.env`` in the current
+    directory. Raises ``SettingsError`` listing every bad setting."""
+    load_dotenv(Path.cwd() / ".env")
+    settings = Settings.from_env()
+    app = create_app(
+        settings, site_key=os.environ.get("CAPTCHA_SITE_KEY", ""), allow_http=insecure_http
+    )
+    if behind_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    return app
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Example phone-login web app")
     parser.add_argument("--host", default="127.0.0.1")
@@ -434,17 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    load_dotenv(Path.cwd() / ".env")
     try:
-        settings = Settings.from_env()
+        app = app_from_env(behind_proxy=args.behind_proxy, insecure_http=args.insecure_http)
     except SettingsError as exc:
         print(f"phone_login: {exc}", file=sys.stderr)
         return 2
-    app = create_app(
-        settings, site_key=os.environ.get("CAPTCHA_SITE_KEY", ""), allow_http=args.insecure_http
-    )
-    if args.behind_proxy:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
     return 0
 

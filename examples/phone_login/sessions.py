@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 from flask import Flask, Request, Response
+from flask import request as current_request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
@@ -55,8 +56,6 @@ class RedisSessionInterface(SessionInterface):
     def save_session(  # type: ignore[override]
         self, app: Flask, session: RedisSession, response: Response
     ) -> None:
-        from flask import request
-
         name = self.get_cookie_name(app)
         path = self.get_cookie_path(app)
         response.vary.add("Cookie")
@@ -65,12 +64,16 @@ class RedisSessionInterface(SessionInterface):
                 self.redis.delete(self.prefix + session.sid)
                 response.delete_cookie(name, path=path)
             return
+        if not session.modified and session.sid is not None:
+            # Only refresh the expiry: a request that changed nothing (a stylesheet, the status
+            # stream) must not write back an old copy over a concurrent request's changes.
+            self.redis.expire(self.prefix + session.sid, self.ttl)
+            return
         if session.rotate and session.sid is not None:
             self.redis.delete(self.prefix + session.sid)
             session.sid = None
         if session.sid is None:
             session.sid = secrets.token_urlsafe(32)
-        # Written on every request, so the expiry slides while the user is active.
         self.redis.set(self.prefix + session.sid, json.dumps(dict(session)), ex=self.ttl)
         response.set_cookie(
             name,
@@ -78,7 +81,8 @@ class RedisSessionInterface(SessionInterface):
             path=path,
             httponly=True,
             samesite="Lax",
-            secure=request.is_secure or not (self.allow_http or _loopback(request.host)),
+            secure=current_request.is_secure
+            or not (self.allow_http or _loopback(current_request.host)),
         )
 
 

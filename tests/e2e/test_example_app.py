@@ -61,9 +61,10 @@ def _browser_available(request: pytest.FixtureRequest) -> Iterator[None]:
             pytest.fail(f"the browser tests must run in CI: {missing}")
         pytest.skip(missing)
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and SCREENSHOTS.is_dir():
-        reporter.write_line(f"example app screenshots: {SCREENSHOTS}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None and SCREENSHOTS.is_dir():
+        with capture.global_and_fixture_disabled():
+            print(f"\nexample app screenshots: {SCREENSHOTS}")
 
 
 # -- the pieces ---------------------------------------------------------------------------------
@@ -547,3 +548,28 @@ def test_english_by_accept_language_and_csrf_is_checked(
     answer = requests.post(app.url + "/send", data={"phone": PHONE}, timeout=5)
     assert answer.status_code == 400
     assert "Форма устарела" in answer.text
+
+
+def test_a_failed_send_shows_not_delivered_live_and_offers_a_new_code(
+    settings: Settings,
+    start_worker: Callable[..., WorkerProcess],
+    start_app: Callable[[Settings], App],
+    open_browser: Callable[..., Browser],
+) -> None:
+    start_worker(settings)
+    app = start_app(settings)
+    browser = open_browser(app)
+    browser.open("/")
+    browser.find("input[name=phone]").send_keys("+79990000200")  # the sandbox: bad credentials
+    browser.submit("#send", then="#code-step")
+
+    wait_until(lambda: browser.stage() == "not_delivered", 20, "the not-delivered status")
+    assert browser.find("#delivery-status").text == "SMS не доставлено"
+    browser.shot("not-delivered")
+
+    browser.find("input[name=code]").send_keys("123456")
+    browser.submit("#verify", then="#message")
+    assert browser.message() == ("failed", "Не удалось отправить SMS.")
+    assert browser.find("#resend").text == "Запросить новый код"
+    assert browser.find("#resend").is_enabled()
+    browser.shot("failed-new-code")
