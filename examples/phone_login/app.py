@@ -123,6 +123,11 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
     @app.before_request
     def csrf_protect() -> Response | None:
         s = sess()
+        if s.unavailable:
+            page = render_template(
+                "error.html", t=TEXTS[lang()], lang=lang(), message=text("unavailable")
+            )
+            return Response(page, status=503)
         if "csrf" not in s:
             s["csrf"] = secrets.token_urlsafe(32)
         if request.method == "POST":

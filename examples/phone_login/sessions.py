@@ -18,6 +18,10 @@ from flask import request as current_request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+UNAVAILABLE_TEXT = (
+    "Сервис временно недоступен. Попробуйте через минуту.\n"
+    "The service is temporarily unavailable. Please try again in a minute.\n"
+)
 _SID = re.compile(r"[A-Za-z0-9_-]{43}")  # token_urlsafe(32)
 
 
@@ -31,6 +35,7 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.new = sid is None
         self.modified = False
         self.rotate = False
+        self.unavailable = False  # Redis could not be read: the app answers 503
 
     def regenerate(self) -> None:
         """A new id at login, so an id planted before login (session fixation) is worthless."""
@@ -48,7 +53,12 @@ class RedisSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> RedisSession:
         sid = request.cookies.get(self.get_cookie_name(app))
         if sid and _SID.fullmatch(sid):
-            raw = self.redis.get(self.prefix + sid)
+            try:
+                raw = self.redis.get(self.prefix + sid)
+            except redis.RedisError:
+                broken = RedisSession()
+                broken.unavailable = True
+                return broken
             if raw:
                 return RedisSession(json.loads(raw), sid)
         return RedisSession()
@@ -56,9 +66,21 @@ class RedisSessionInterface(SessionInterface):
     def save_session(  # type: ignore[override]
         self, app: Flask, session: RedisSession, response: Response
     ) -> None:
+        response.vary.add("Cookie")
+        if session.unavailable:
+            return
+        try:
+            self._save(app, session, response)
+        except redis.RedisError:
+            # The change was not kept: say so instead of what the view answered.
+            response.status_code = 503
+            response.headers.pop("Location", None)
+            response.mimetype = "text/plain"
+            response.set_data(UNAVAILABLE_TEXT)
+
+    def _save(self, app: Flask, session: RedisSession, response: Response) -> None:
         name = self.get_cookie_name(app)
         path = self.get_cookie_path(app)
-        response.vary.add("Cookie")
         if not session:
             if session.sid is not None:
                 self.redis.delete(self.prefix + session.sid)

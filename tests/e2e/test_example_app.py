@@ -8,12 +8,12 @@ saved as a screenshot under ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +29,7 @@ import pytest
 import requests
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
+from worker.devstack import free_port
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,12 +130,6 @@ def _stale(element: Any) -> bool:
     return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class App:
     def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.proc = proc
@@ -146,12 +141,12 @@ class App:
 
 
 @pytest.fixture
-def start_app(tmp_path: Path) -> Iterator[Callable[[Settings], App]]:
+def start_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
     """The example app as its README starts it, with the test settings in its environment."""
     apps: list[App] = []
 
-    def start(settings: Settings) -> App:
-        port = _free_port()
+    def start(settings: Settings, *, wait: bool = True) -> App:
+        port = free_port()
         log = tmp_path / f"app-{port}.log"
         env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
         with open(log, "wb") as out:
@@ -171,6 +166,8 @@ def start_app(tmp_path: Path) -> Iterator[Callable[[Settings], App]]:
             except requests.ConnectionError:
                 return False
 
+        if not wait:
+            return app
         try:
             wait_until(up, 30, "the example app to answer", alive=[proc])
         except Exception:
@@ -301,7 +298,7 @@ def test_log_in_end_to_end_with_live_delivery_status(
     redis_url: str,
     sandbox_factory: Callable[..., Sandbox],
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     # Delivery is reported 1.5 s after the send, so the page is open before it happens.
@@ -360,7 +357,7 @@ def test_wrong_code_shows_attempts_left_then_right_code_logs_in(
     settings: Settings,
     sandbox: Sandbox,
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     start_worker(settings)
@@ -386,7 +383,7 @@ def test_too_many_wrong_codes_offer_a_new_code(
     redis_url: str,
     sandbox: Sandbox,
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     settings = make_settings(redis_url, sandbox, max_attempts=1)
@@ -414,7 +411,7 @@ def test_resend_button_stays_disabled_until_the_cooldown_ends(
     redis_url: str,
     sandbox: Sandbox,
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     settings = make_settings(redis_url, sandbox, resend_cooldown_seconds=3)
@@ -451,7 +448,7 @@ def test_rate_limited_phone_shows_the_wait_counting_down(
     redis_url: str,
     sandbox: Sandbox,
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     settings = make_settings(redis_url, sandbox, phone_max_per_hour=1)
@@ -480,7 +477,7 @@ def test_captcha_always_without_a_token_sends_nothing(
     sandbox: Sandbox,
     captcha_stand_in: CaptchaStandIn,
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     settings = make_settings(
@@ -529,7 +526,7 @@ def test_captcha_always_without_a_token_sends_nothing(
 
 def test_english_by_accept_language_and_csrf_is_checked(
     settings: Settings,
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     app = start_app(settings)
@@ -553,7 +550,7 @@ def test_english_by_accept_language_and_csrf_is_checked(
 def test_a_failed_send_shows_not_delivered_live_and_offers_a_new_code(
     settings: Settings,
     start_worker: Callable[..., WorkerProcess],
-    start_app: Callable[[Settings], App],
+    start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
     start_worker(settings)
@@ -573,3 +570,21 @@ def test_a_failed_send_shows_not_delivered_live_and_offers_a_new_code(
     assert browser.find("#resend").text == "Запросить новый код"
     assert browser.find("#resend").is_enabled()
     browser.shot("failed-new-code")
+
+
+def test_redis_down_is_a_clear_503_not_a_traceback(
+    settings: Settings, start_app: Callable[..., App]
+) -> None:
+    app = start_app(settings)
+    first = requests.get(app.url + "/", timeout=5)
+    cookie = first.cookies["phone_login"]
+    # The app keeps running; its Redis goes away (a port where nothing listens).
+    down = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app_down = start_app(down, wait=False)
+    wait_until(lambda: "Running on" in app_down.output(), 30, "the app to listen")
+
+    for cookies in ({}, {"phone_login": cookie}):
+        answer = requests.get(app_down.url + "/", cookies=cookies, timeout=10)
+        assert answer.status_code == 503
+        assert "Сервис временно недоступен" in answer.text
+    assert "Traceback" not in app_down.output()
