@@ -188,24 +188,24 @@ def start_sandbox(stack: Stack, logs: Path, latency_ms: float) -> Sandbox:
 
 def bench_settings(redis_url: str, sandbox: Sandbox, **overrides: Any) -> Settings:
     """Production defaults, except: a fresh key prefix, the sandbox, and limits out of the way."""
-    settings = Settings(
-        redis_url=redis_url,
-        redis_prefix=f"bench{secrets.token_hex(4)}:",
-        targetsms_url=sandbox.send_url,
-        targetsms_state_url=sandbox.state_url,
-        targetsms_login=LOGIN,
-        targetsms_password=PASSWORD,
-        targetsms_sender=SENDER,
-        service_name=SERVICE,
-        secret_key=secrets.token_urlsafe(32),
-        resend_cooldown_seconds=0,
-        phone_max_per_hour=LIMIT,
-        phone_max_per_day=LIMIT,
-        ip_max_per_hour=LIMIT,
-        ip_max_per_day=LIMIT,
-        prefix_max_per_hour=LIMIT,
-        max_sms_per_hour=LIMIT,
-        max_sms_per_day=LIMIT,
+    settings = Settings().replace(
+        REDIS_URL=redis_url,
+        OTP_REDIS_PREFIX=f"bench{secrets.token_hex(4)}:",
+        TARGETSMS_URL=sandbox.send_url,
+        TARGETSMS_STATE_URL=sandbox.state_url,
+        TARGETSMS_LOGIN=LOGIN,
+        TARGETSMS_PASSWORD=PASSWORD,
+        TARGETSMS_SENDER=SENDER,
+        OTP_SERVICE_NAME=SERVICE,
+        OTP_SECRET_KEY=secrets.token_urlsafe(32),
+        OTP_RESEND_COOLDOWN_SECONDS=0,
+        OTP_PHONE_MAX_PER_HOUR=LIMIT,
+        OTP_PHONE_MAX_PER_DAY=LIMIT,
+        OTP_IP_MAX_PER_HOUR=LIMIT,
+        OTP_IP_MAX_PER_DAY=LIMIT,
+        OTP_PREFIX_MAX_PER_HOUR=LIMIT,
+        OTP_MAX_SMS_PER_HOUR=LIMIT,
+        OTP_MAX_SMS_PER_DAY=LIMIT,
         **overrides,
     )
     problems = settings.problems()

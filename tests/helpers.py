@@ -76,27 +76,29 @@ class Sandbox:
 
 
 def make_settings(redis_url: str, sandbox: Sandbox, **overrides: Any) -> Settings:
-    base = Settings(
-        redis_url=redis_url,
-        redis_prefix=f"t{secrets.token_hex(4)}:",
-        targetsms_url=sandbox.send_url,
-        targetsms_state_url=sandbox.state_url,
-        targetsms_login=LOGIN,
-        targetsms_password=PASSWORD,
-        targetsms_sender="target",
-        targetsms_connect_timeout=1.0,
-        targetsms_read_timeout=2.0,
-        service_name="TestShop",
-        secret_key=secrets.token_urlsafe(32),
-        resend_cooldown_seconds=0,
-        poll_first_delay_seconds=0.3,
-        poll_max_delay_seconds=1.0,
-        visibility_timeout=10,
-        send_deadline_seconds=20,
-        prefix_max_per_hour=1000,
-        pumping_min_sends=10**6,
+    """Test settings: the sandbox, a fresh key prefix, fast polls; ``overrides`` are named by
+    environment variable (``OTP_TTL_SECONDS=2``)."""
+    base = Settings().replace(
+        REDIS_URL=redis_url,
+        OTP_REDIS_PREFIX=f"t{secrets.token_hex(4)}:",
+        TARGETSMS_URL=sandbox.send_url,
+        TARGETSMS_STATE_URL=sandbox.state_url,
+        TARGETSMS_LOGIN=LOGIN,
+        TARGETSMS_PASSWORD=PASSWORD,
+        TARGETSMS_SENDER="target",
+        TARGETSMS_CONNECT_TIMEOUT=1.0,
+        TARGETSMS_READ_TIMEOUT=2.0,
+        OTP_SERVICE_NAME="TestShop",
+        OTP_SECRET_KEY=secrets.token_urlsafe(32),
+        OTP_RESEND_COOLDOWN_SECONDS=0,
+        OTP_POLL_FIRST_DELAY_SECONDS=0.3,
+        OTP_POLL_MAX_DELAY_SECONDS=1.0,
+        CELERY_VISIBILITY_TIMEOUT=10,
+        OTP_SEND_DEADLINE_SECONDS=20,
+        OTP_PREFIX_MAX_PER_HOUR=1000,
+        OTP_PUMPING_MIN_SENDS=10**6,
     )
-    settings = dataclasses.replace(base, **overrides)
+    settings = base.replace(**overrides)
     assert settings.problems() == []
     return settings
 

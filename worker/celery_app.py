@@ -45,7 +45,7 @@ def celery_config() -> dict[str, Any]:
         sys.stderr.write(f"targetsms-worker: {exc}\n")
         raise SystemExit(78) from None
     exchange = Exchange("targetsms", type="direct")
-    time_limit = int(settings.send_deadline_seconds + settings.lock_ttl_seconds + 10)
+    time_limit = int(settings.codes.send_deadline_seconds + settings.lock_ttl_seconds + 10)
     return {
         "broker_url": settings.broker,
         # Plain redis:// brokers get kombu's Redis transport with one fix (see worker.broker).

@@ -28,8 +28,10 @@ def run_checks(out: TextIO) -> int:
         for problem in exc.problems:
             line(False, "settings", problem)
         return 1
-    line(True, "settings", f"sender {settings.targetsms_sender}, service {settings.service_name}")
-    if settings.captcha_mode == "off":
+    line(
+        True, "settings", f"sender {settings.gateway.sender}, service {settings.codes.service_name}"
+    )
+    if settings.captcha.mode == "off":
         out.write(
             "note     captcha is off here: make sure your form checks one (the guide requires it)\n"
         )

@@ -42,18 +42,18 @@ def send_buckets(
     """The buckets one SMS counts against, for the phone and prefix behind these digests."""
     s = settings
     candidates: list[tuple[str, str | None, int, int]] = [
-        ("phone_cooldown", phone_digest, s.resend_cooldown_seconds * 1000, 1),
-        ("phone_hour", phone_digest, HOUR_MS, s.phone_max_per_hour),
-        ("phone_day", phone_digest, DAY_MS, s.phone_max_per_day),
-        ("prefix_hour", prefix_digest, HOUR_MS, s.prefix_max_per_hour),
-        ("global_hour", "all", HOUR_MS, s.max_sms_per_hour),
-        ("global_day", "all", DAY_MS, s.max_sms_per_day),
+        ("phone_cooldown", phone_digest, s.codes.resend_cooldown_seconds * 1000, 1),
+        ("phone_hour", phone_digest, HOUR_MS, s.limits.phone_max_per_hour),
+        ("phone_day", phone_digest, DAY_MS, s.limits.phone_max_per_day),
+        ("prefix_hour", prefix_digest, HOUR_MS, s.limits.prefix_max_per_hour),
+        ("global_hour", "all", HOUR_MS, s.limits.max_sms_per_hour),
+        ("global_day", "all", DAY_MS, s.limits.max_sms_per_day),
     ]
     if ip is not None:
         ip_digest = pseudonym(secret, "ip", ip)
         candidates += [
-            ("ip_hour", ip_digest, HOUR_MS, s.ip_max_per_hour),
-            ("ip_day", ip_digest, DAY_MS, s.ip_max_per_day),
+            ("ip_hour", ip_digest, HOUR_MS, s.limits.ip_max_per_hour),
+            ("ip_day", ip_digest, DAY_MS, s.limits.ip_max_per_day),
         ]
     return [
         Bucket(keys.bucket(name, subject), window, limit, name)

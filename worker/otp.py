@@ -154,9 +154,9 @@ def request_code(
         parsed = parse_phone(phone)
     except InvalidPhone as exc:
         raise _refuse("invalid_phone", str(exc), rt) from None
-    if parsed.region not in s.allowed_countries:
+    if parsed.region not in s.abuse.allowed_countries:
         raise _refuse("country_not_allowed", "SMS to this country is not enabled", rt)
-    if any(parsed.e164.startswith(p) for p in s.deny_prefixes):
+    if any(parsed.e164.startswith(p) for p in s.abuse.deny_prefixes):
         raise _refuse("phone_not_allowed", "SMS to this number is not enabled", rt, "deny_list")
     ip = _ip_subject(client_ip)
     captcha_passed = _check_captcha(rt, captcha_token, client_ip)
@@ -172,25 +172,25 @@ def request_code(
     config = {
         "id": verification_id,
         "phone": parsed.e164,
-        "record_ttl_ms": s.record_ttl_seconds * 1000,
-        "send_window_ms": s.send_deadline_seconds * 1000,
-        "max_attempts": s.max_attempts,
+        "record_ttl_ms": s.codes.record_ttl_seconds * 1000,
+        "send_window_ms": s.codes.send_deadline_seconds * 1000,
+        "max_attempts": s.codes.max_attempts,
         "idempotency": idem is not None,
-        "idempotency_ttl_ms": s.ttl_seconds * 1000,
+        "idempotency_ttl_ms": s.codes.ttl_seconds * 1000,
         "channel": rt.store.keys.events,
         "record_prefix": rt.store.keys.record_prefix,
         "captcha_passed": captcha_passed,
-        "step_up": s.captcha_mode == "step_up",
-        "step_up_ip": s.step_up_ip_per_hour,
-        "step_up_prefix": s.step_up_prefix_per_hour,
+        "step_up": s.captcha.mode == "step_up",
+        "step_up_ip": s.abuse.step_up_ip_per_hour,
+        "step_up_prefix": s.abuse.step_up_prefix_per_hour,
         "ip_bucket": names.index("ip_hour") + 1 if "ip_hour" in names else None,
         "prefix_bucket": names.index("prefix_hour") + 1 if "prefix_hour" in names else None,
         # Without a captcha to ask for, a suspected pumping prefix can only be refused.
-        "pumping_refuse": s.pumping_action == "refuse" or s.captcha_mode == "off",
-        "pumping_window_ms": s.pumping_window_seconds * 1000,
-        "pumping_min_sends": s.pumping_min_sends,
-        "pumping_min_conversion": s.pumping_min_conversion,
-        "pumping_cooloff_ms": s.pumping_cooloff_seconds * 1000,
+        "pumping_refuse": s.abuse.pumping_action == "refuse" or s.captcha.mode == "off",
+        "pumping_window_ms": s.abuse.pumping_window_seconds * 1000,
+        "pumping_min_sends": s.abuse.pumping_min_sends,
+        "pumping_min_conversion": s.abuse.pumping_min_conversion,
+        "pumping_cooloff_ms": s.abuse.pumping_cooloff_seconds * 1000,
         "stats_ttl_ms": STATS_TTL_MS,
         "extra": {
             "region": parsed.region,
@@ -232,10 +232,10 @@ def request_code(
         log.warning(
             "pumping suspected: prefix %s… converts below %.0f%% over %d s; %s for %d s",
             parsed.prefix[:5],
-            s.pumping_min_conversion * 100,
-            s.pumping_window_seconds,
+            s.abuse.pumping_min_conversion * 100,
+            s.abuse.pumping_window_seconds,
             "refusing" if config["pumping_refuse"] else "captcha required",
-            s.pumping_cooloff_seconds,
+            s.abuse.pumping_cooloff_seconds,
         )
     _publish(rt, verification_id, lambda: rt.store.abandon(verification_id, idem, buckets))
     log.info("queued %s region=%s", verification_id, parsed.region)
@@ -259,7 +259,7 @@ def _refuse(
 
 def _check_captcha(rt: Runtime, token: str | None, client_ip: str | None) -> bool:
     """True when a token was given and the provider accepted it."""
-    mode = rt.settings.captcha_mode
+    mode = rt.settings.captcha.mode
     if mode == "off" or (mode == "step_up" and not token):
         return False
     if not token:
@@ -310,10 +310,10 @@ def verify_code(
     config = {
         "key_prefix": rt.store.keys.prefix,
         "window_ms": HOUR_MS,
-        "phone_limit": s.verify_max_per_phone_per_hour,
-        "ip_limit": s.verify_max_per_ip_per_hour,
+        "phone_limit": s.limits.verify_max_per_phone_per_hour,
+        "ip_limit": s.limits.verify_max_per_ip_per_hour,
         "has_ip": ip_log is not None,
-        "pumping_window_ms": s.pumping_window_seconds * 1000,
+        "pumping_window_ms": s.abuse.pumping_window_seconds * 1000,
         "stats_ttl_ms": STATS_TTL_MS,
     }
     try:
@@ -387,10 +387,10 @@ def resend(verification_id: str, *, runtime: Runtime | None = None) -> CodeReque
         )
         out = rt.store.resend(
             verification_id,
-            send_window_ms=s.send_deadline_seconds * 1000,
-            max_attempts=s.max_attempts,
-            max_sends=s.max_sends,
-            record_ttl_ms=s.record_ttl_seconds * 1000,
+            send_window_ms=s.codes.send_deadline_seconds * 1000,
+            max_attempts=s.codes.max_attempts,
+            max_sends=s.codes.max_sends,
+            record_ttl_ms=s.codes.record_ttl_seconds * 1000,
             buckets=buckets,
         )
     except UNAVAILABLE as exc:

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-__all__ = ["InvalidPhone", "Phone", "parse_phone"]
+__all__ = ["InvalidPhone", "Phone", "deny_prefix", "deny_prefix_problem", "parse_phone"]
 
 # Formatting people type is fine; letters (vanity numbers), a missing "+" or a second "+" is not.
 _ALLOWED = re.compile(r"^\+[0-9][0-9 ()\-.]{3,30}$")
+
+# A deny-list entry: "+" and 1 to 15 ASCII digits, from a country code (+1, +7, +44) up to a
+# whole number. str.isdigit() would also take "٧"; a prefix must match what E.164 holds.
+_DENY_PREFIX = re.compile(r"\+[0-9]{1,15}", re.ASCII)
 
 # Types that cannot receive an SMS or that someone else pays for: refused before any cost.
 _NO_SMS_TYPES = frozenset(
@@ -65,3 +69,18 @@ def parse_phone(raw: str) -> Phone:
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         region=region,
     )
+
+
+def deny_prefix_problem(prefix: str) -> str | None:
+    if _DENY_PREFIX.fullmatch(prefix):
+        return None
+    return "a prefix is + and 1 to 15 ASCII digits, e.g. +7, +44, +7999"
+
+
+def deny_prefix(raw: str) -> str:
+    """A deny-list entry as typed (spaces and dashes allowed) in the form E.164 numbers use."""
+    prefix = re.sub(r"[\s\-()]", "", raw)
+    problem = deny_prefix_problem(prefix)
+    if problem:
+        raise ValueError(problem)
+    return prefix

@@ -37,7 +37,7 @@ class PollReport:
 def poll_due(rt: Runtime, marker: str = "") -> PollReport:
     s = rt.settings
     store = rt.store
-    claimed = store.poll_claim(s.poll_batch_size, LEASE_MS)
+    claimed = store.poll_claim(s.polling.batch_size, LEASE_MS)
     changed = stopped = 0
     if claimed:
         try:
@@ -57,9 +57,9 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
                 results.append((verification_id, id_sms, status))
             changed, stopped = store.poll_apply(
                 results,
-                max_age_ms=s.poll_max_age_seconds * 1000,
-                first_delay_ms=int(s.poll_first_delay_seconds * 1000),
-                max_delay_ms=int(s.poll_max_delay_seconds * 1000),
+                max_age_ms=s.polling.max_age_seconds * 1000,
+                first_delay_ms=int(s.polling.first_delay_seconds * 1000),
+                max_delay_ms=int(s.polling.max_delay_seconds * 1000),
             )
     next_poll = schedule_next_poll(rt, clear=marker)
     if claimed:
@@ -72,7 +72,7 @@ def schedule_next_poll(rt: Runtime, clear: str = "") -> tuple[str, float] | None
     scheduled = rt.store.poll_schedule(
         slack_ms=POLL_SLACK_MS,
         grace_ms=POLL_MARKER_GRACE_MS,
-        batch=rt.settings.poll_batch_size,
+        batch=rt.settings.polling.batch_size,
         clear=clear,
     )
     return (scheduled[0], scheduled[1] / 1000) if scheduled is not None else None

@@ -32,17 +32,17 @@ class Runtime:
 
     @property
     def secret(self) -> bytes:
-        return self.settings.secret_key.encode()
+        return self.settings.secret
 
     @property
     def timeout(self) -> Timeout:
         s = self.settings
-        return Timeout(connect=s.targetsms_connect_timeout, read=s.targetsms_read_timeout)
+        return Timeout(connect=s.gateway.connect_timeout, read=s.gateway.read_timeout)
 
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
-            max_attempts=self.settings.send_max_attempts,
+            max_attempts=self.settings.codes.send_max_attempts,
             max_delay=RETRY_MAX_DELAY,
         )
 
@@ -54,15 +54,15 @@ class Runtime:
                 if self._gateway is None:
                     s = self.settings
                     self._gateway = TargetSMSClient(
-                        login=s.targetsms_login,
-                        password=s.targetsms_password,
-                        sender=s.targetsms_sender,
-                        service_name=s.service_name,
-                        send_url=s.targetsms_url,
-                        state_url=s.targetsms_state_url,
+                        login=s.gateway.login,
+                        password=s.gateway.password,
+                        sender=s.gateway.sender,
+                        service_name=s.codes.service_name,
+                        send_url=s.gateway.url,
+                        state_url=s.gateway.state_url,
                         transport=self.transport or RequestsTransport(pool_size=128),
                         timeout=self.timeout,
-                        allow_http=s.targetsms_allow_http,
+                        allow_http=s.gateway.allow_http,
                     )
         return self._gateway
 
@@ -72,12 +72,12 @@ class Runtime:
         if self._captcha is None:
             s = self.settings
             self._captcha = make_verifier(
-                s.captcha_provider,
-                s.captcha_secret,
-                verify_url=s.captcha_verify_url or None,
-                timeout=s.captcha_timeout_seconds,
-                min_score=s.captcha_min_score,
-                fail_open=s.captcha_fail_open,
+                s.captcha.provider,
+                s.captcha.secret,
+                verify_url=s.captcha.verify_url or None,
+                timeout=s.captcha.timeout_seconds,
+                min_score=s.captcha.min_score,
+                fail_open=s.captcha.fail_open,
             )
         return self._captcha
 

@@ -72,7 +72,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
     try:
         result = call_with_retries(
             lambda time_left: rt.gateway.send_code(
-                phone, text=s.message_text, code_length=s.code_length, time_left=time_left
+                phone, text=s.codes.message_text, code_length=s.codes.length, time_left=time_left
             ),
             deadline=time.time() + left_ms / 1000,
             policy=rt.retry_policy,
@@ -110,20 +110,20 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         )
         return SendOutcome("failed")
 
-    first_poll_ms = 0 if is_final(result.status) else int(s.poll_first_delay_seconds * 1000)
+    first_poll_ms = 0 if is_final(result.status) else int(s.polling.first_delay_seconds * 1000)
     stored = store.store_sent(
         verification_id,
         token,
         code_digest=code_digest(rt.secret, verification_id, result.code),
         id_sms=result.id_sms,
         status=result.status,
-        ttl_ms=s.ttl_seconds * 1000,
+        ttl_ms=s.codes.ttl_seconds * 1000,
         first_poll_ms=first_poll_ms,
-        max_attempts=s.max_attempts,
-        poll_ttl_ms=int((s.poll_max_age_seconds + s.poll_max_delay_seconds) * 1000) + 60_000,
+        max_attempts=s.codes.max_attempts,
+        poll_ttl_ms=int((s.polling.max_age_seconds + s.polling.max_delay_seconds) * 1000) + 60_000,
         poll_slack_ms=POLL_SLACK_MS,
         poll_grace_ms=POLL_MARKER_GRACE_MS,
-        poll_batch=s.poll_batch_size,
+        poll_batch=s.polling.batch_size,
     )
     if stored[0] != "sent":
         log.warning(

@@ -1,15 +1,23 @@
 """One typed settings object, read from the environment and validated as a whole.
 
-Every problem is collected, so a bad deployment is told everything wrong in one message, and no
-message ever repeats a value (URLs and secrets may carry credentials).
+Settings are grouped by what they are about (``gateway``, ``codes``, ``limits``, ``abuse``,
+``captcha``, ``polling``); each field names its own environment variable and allowed range in
+its metadata, so there is no second table to keep in step. Every problem is collected, so a bad
+deployment is told everything wrong in one message, and no message ever repeats a value (URLs
+and secrets may carry credentials).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+import re
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import phonenumbers
 
 from .gateway.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL
 from .gateway.errors import InvalidRequest
@@ -17,22 +25,31 @@ from .gateway.validation import (
     CODE_PLACEHOLDER,
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
+    sms_parts,
     url_problem,
     validate_sender,
     validate_text,
 )
+from .phone import deny_prefix_problem
 
-__all__ = ["Settings", "SettingsError", "default_text"]
-
-T = TypeVar("T")
-
-# Longest backoff between two gateway attempts of one send.
-RETRY_MAX_DELAY = 8.0
-# Longest countdown before a send that found another worker's lock looks again.
-BUSY_RETRY_MAX_DELAY = 5.0
+__all__ = [
+    "AbuseSettings",
+    "CaptchaSettings",
+    "CodeSettings",
+    "GatewaySettings",
+    "LimitSettings",
+    "PollingSettings",
+    "Settings",
+    "SettingsError",
+    "Variable",
+    "default_text",
+    "variables",
+]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_DAY = 86400
+_INT_MAX = 10**8
 
 
 def default_text(service_name: str) -> str:
@@ -48,94 +65,161 @@ class SettingsError(Exception):
         super().__init__("invalid settings: " + "; ".join(problems))
 
 
+def env(
+    name: str,
+    default: Any,
+    *,
+    lo: float = 0,
+    hi: float = 0,
+    secret: bool = False,
+    hidden: bool = False,
+) -> Any:
+    """A field read from the environment variable ``name``.
+
+    ``lo``/``hi`` bound numbers; ``secret`` values are kept exactly as given (spaces included)
+    and, like ``hidden`` ones, never shown in a repr.
+    """
+    meta = {"env": name, "lo": lo, "hi": hi, "secret": secret}
+    return field(default=default, repr=not (secret or hidden), metadata=meta)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Where TargetSMS is and who we are there."""
+
+    url: str = env("TARGETSMS_URL", DEFAULT_SEND_URL)
+    state_url: str = env("TARGETSMS_STATE_URL", DEFAULT_STATE_URL)
+    login: str = env("TARGETSMS_LOGIN", "", hidden=True)
+    password: str = env("TARGETSMS_PASSWORD", "", secret=True)
+    sender: str = env("TARGETSMS_SENDER", "")
+    allow_http: bool = env("TARGETSMS_ALLOW_HTTP", False)
+    connect_timeout: float = env("TARGETSMS_CONNECT_TIMEOUT", 3.05, lo=0.1, hi=60)
+    read_timeout: float = env("TARGETSMS_READ_TIMEOUT", 10.0, lo=0.1, hi=120)
+
+
+@dataclass(frozen=True)
+class CodeSettings:
+    """The code, its message, and how long one send and one verification may take."""
+
+    service_name: str = env("OTP_SERVICE_NAME", "")
+    secret_key: str = env("OTP_SECRET_KEY", "", secret=True)
+    text: str = env("OTP_TEXT", "")  # empty: default_text(service_name)
+    max_sms_parts: int = env("OTP_MAX_SMS_PARTS", 1, lo=1, hi=10)
+    length: int = env("OTP_CODE_LENGTH", 6, lo=MIN_CODE_LENGTH, hi=MAX_CODE_LENGTH)
+    ttl_seconds: int = env("OTP_TTL_SECONDS", 300, lo=1, hi=_DAY)
+    max_attempts: int = env("OTP_MAX_ATTEMPTS", 5, lo=1, hi=100)
+    resend_cooldown_seconds: int = env("OTP_RESEND_COOLDOWN_SECONDS", 60, lo=0, hi=_DAY)
+    max_sends: int = env("OTP_MAX_SENDS", 5, lo=1, hi=100)
+    send_deadline_seconds: int = env("OTP_SEND_DEADLINE_SECONDS", 60, lo=1, hi=3600)
+    send_max_attempts: int = env("OTP_SEND_MAX_ATTEMPTS", 8, lo=1, hi=100)
+    record_ttl_seconds: int = env("OTP_RECORD_TTL_SECONDS", 3600, lo=1, hi=30 * _DAY)
+
+    @property
+    def message_text(self) -> str:
+        return self.text or default_text(self.service_name)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """How many SMS and wrong guesses, per subject and in all (0 turns a per-subject limit off)."""
+
+    phone_max_per_hour: int = env("OTP_PHONE_MAX_PER_HOUR", 5, hi=_INT_MAX)
+    phone_max_per_day: int = env("OTP_PHONE_MAX_PER_DAY", 10, hi=_INT_MAX)
+    ip_max_per_hour: int = env("OTP_IP_MAX_PER_HOUR", 10, hi=_INT_MAX)
+    ip_max_per_day: int = env("OTP_IP_MAX_PER_DAY", 50, hi=_INT_MAX)
+    prefix_max_per_hour: int = env("OTP_PREFIX_MAX_PER_HOUR", 20, hi=_INT_MAX)
+    max_sms_per_hour: int = env("OTP_MAX_SMS_PER_HOUR", 1000, lo=1, hi=_INT_MAX)
+    max_sms_per_day: int = env("OTP_MAX_SMS_PER_DAY", 10000, lo=1, hi=_INT_MAX)
+    verify_max_per_phone_per_hour: int = env("OTP_VERIFY_MAX_PER_PHONE_PER_HOUR", 10, hi=_INT_MAX)
+    verify_max_per_ip_per_hour: int = env("OTP_VERIFY_MAX_PER_IP_PER_HOUR", 30, hi=_INT_MAX)
+
+
+@dataclass(frozen=True)
+class AbuseSettings:
+    """Who may receive an SMS at all, and what looks like pumping."""
+
+    allowed_countries: tuple[str, ...] = env("OTP_ALLOWED_COUNTRIES", ("RU",))
+    deny_prefixes: tuple[str, ...] = env("OTP_DENY_PREFIXES", ())
+    step_up_ip_per_hour: int = env("OTP_STEP_UP_IP_PER_HOUR", 3, lo=1, hi=_INT_MAX)
+    step_up_prefix_per_hour: int = env("OTP_STEP_UP_PREFIX_PER_HOUR", 10, lo=1, hi=_INT_MAX)
+    pumping_window_seconds: int = env("OTP_PUMPING_WINDOW_SECONDS", 3600, lo=60, hi=7 * _DAY)
+    pumping_min_sends: int = env("OTP_PUMPING_MIN_SENDS", 20, lo=1, hi=_INT_MAX)
+    pumping_min_conversion: float = env("OTP_PUMPING_MIN_CONVERSION", 0.2, lo=0, hi=1)
+    pumping_cooloff_seconds: int = env("OTP_PUMPING_COOLOFF_SECONDS", 3600, lo=1, hi=30 * _DAY)
+    pumping_action: str = env("OTP_PUMPING_ACTION", "captcha")  # captcha, refuse
+
+
+@dataclass(frozen=True)
+class CaptchaSettings:
+    provider: str = env("CAPTCHA_PROVIDER", "")  # yandex, recaptcha, hcaptcha, turnstile
+    secret: str = env("CAPTCHA_SECRET", "", secret=True)
+    mode: str = env("CAPTCHA_MODE", "off")  # off, always, step_up
+    verify_url: str = env("CAPTCHA_VERIFY_URL", "")
+    timeout_seconds: float = env("CAPTCHA_TIMEOUT_SECONDS", 3.0, lo=0.1, hi=30)
+    min_score: float = env("CAPTCHA_MIN_SCORE", 0.5, lo=0, hi=1)
+    fail_open: bool = env("CAPTCHA_FAIL_OPEN", False)
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    first_delay_seconds: float = env("OTP_POLL_FIRST_DELAY_SECONDS", 5.0, lo=0.1, hi=3600)
+    max_delay_seconds: float = env("OTP_POLL_MAX_DELAY_SECONDS", 20.0, lo=0.1, hi=3600)
+    max_age_seconds: int = env("OTP_POLL_MAX_AGE_SECONDS", 1800, hi=7 * _DAY)
+    batch_size: int = env("OTP_POLL_BATCH_SIZE", 200, lo=1, hi=5000)
+
+
+# Longest backoff between two gateway attempts of one send (the send lock covers it).
+RETRY_MAX_DELAY = 8.0
+# Longest countdown before a send that found another worker's lock looks again.
+BUSY_RETRY_MAX_DELAY = 5.0
+
+
 @dataclass(frozen=True)
 class Settings:
-    # Storage and broker
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    broker_url: str = ""  # empty: the same Redis as redis_url
-    redis_prefix: str = "otp:"
-    visibility_timeout: int = 30
-
-    # Gateway
-    targetsms_url: str = DEFAULT_SEND_URL
-    targetsms_state_url: str = DEFAULT_STATE_URL
-    targetsms_login: str = field(default="", repr=False)
-    targetsms_password: str = field(default="", repr=False)
-    targetsms_sender: str = ""
-    targetsms_allow_http: bool = False
-    targetsms_connect_timeout: float = 3.05
-    targetsms_read_timeout: float = 10.0
-
-    # Codes
-    service_name: str = ""
-    secret_key: str = field(default="", repr=False)
-    text: str = ""  # empty: default_text(service_name)
-    code_length: int = 6
-    ttl_seconds: int = 300
-    max_attempts: int = 5
-    resend_cooldown_seconds: int = 60
-    max_sends: int = 5
-    send_deadline_seconds: int = 60
-    send_max_attempts: int = 8
-    record_ttl_seconds: int = 3600
-
-    # Who may receive an SMS, and how many (0 turns a per-subject limit off)
-    allowed_countries: tuple[str, ...] = ("RU",)
-    phone_max_per_hour: int = 5
-    phone_max_per_day: int = 10
-    ip_max_per_hour: int = 10
-    ip_max_per_day: int = 50
-    prefix_max_per_hour: int = 20
-    max_sms_per_hour: int = 1000
-    max_sms_per_day: int = 10000
-
-    # Step-up captcha, pumping, guessing
-    captcha_provider: str = ""  # yandex, recaptcha, hcaptcha, turnstile
-    captcha_secret: str = field(default="", repr=False)
-    captcha_mode: str = "off"  # off, always, step_up
-    captcha_verify_url: str = ""
-    captcha_timeout_seconds: float = 3.0
-    captcha_min_score: float = 0.5
-    captcha_fail_open: bool = False
-    step_up_ip_per_hour: int = 3
-    step_up_prefix_per_hour: int = 10
-    pumping_window_seconds: int = 3600
-    pumping_min_sends: int = 20
-    pumping_min_conversion: float = 0.2
-    pumping_cooloff_seconds: int = 3600
-    pumping_action: str = "captcha"  # captcha, refuse
-    deny_prefixes: tuple[str, ...] = ()
-    verify_max_per_phone_per_hour: int = 10
-    verify_max_per_ip_per_hour: int = 30
-
-    # Delivery polling
-    poll_first_delay_seconds: float = 5.0
-    poll_max_delay_seconds: float = 20.0
-    poll_max_age_seconds: int = 1800
-    poll_batch_size: int = 200
+    redis_url: str = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+    broker_url: str = env("CELERY_BROKER_URL", "")  # empty: the same Redis as redis_url
+    redis_prefix: str = env("OTP_REDIS_PREFIX", "otp:")
+    visibility_timeout: int = env("CELERY_VISIBILITY_TIMEOUT", 30, lo=1, hi=_DAY)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    codes: CodeSettings = field(default_factory=CodeSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    abuse: AbuseSettings = field(default_factory=AbuseSettings)
+    captcha: CaptchaSettings = field(default_factory=CaptchaSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
 
     @property
     def broker(self) -> str:
         return self.broker_url or self.redis_url
 
     @property
-    def message_text(self) -> str:
-        return self.text or default_text(self.service_name)
+    def secret(self) -> bytes:
+        return self.codes.secret_key.encode()
 
     @property
     def lock_ttl_seconds(self) -> float:
         """The send lock covers one gateway attempt and the backoff after it. It is extended
         before every attempt, so a worker that dies frees it this soon."""
-        return self.targetsms_connect_timeout + self.targetsms_read_timeout + RETRY_MAX_DELAY + 2
+        g = self.gateway
+        return g.connect_timeout + g.read_timeout + RETRY_MAX_DELAY + 2
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
         problems: list[str] = []
-        values = {v.field: _read(v, env[v.env], problems) for v in VARIABLES if v.env in env}
-        # Fields that failed to parse keep their defaults, so the cross-field checks still run
+        # Fields that fail to parse keep their defaults, so the cross-field checks still run
         # and the one message lists everything.
-        settings = cls(**{k: v for k, v in values.items() if v is not None})
+        values: dict[str | None, dict[str, Any]] = {}
+        for var in variables():
+            if var.name in environ:
+                value = var.read(environ[var.name], problems)
+                if value is not None:
+                    values.setdefault(var.group, {})[var.field] = value
+        groups = {
+            f.name: _group_type(f)(**values.get(f.name, {}))
+            for f in dataclasses.fields(cls)
+            if _group_type(f) is not None
+        }
+        settings = cls(**values.get(None, {}), **groups)
         problems += settings.problems()
         if problems:
             raise SettingsError(problems)
@@ -143,34 +227,33 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""
-        return {v.env: _format(getattr(self, v.field)) for v in VARIABLES}
+        return {var.name: _format(var.get(self)) for var in variables()}
+
+    def replace(self, **by_variable: Any) -> Settings:
+        """A copy with some values changed, named by their environment variable."""
+        out = self
+        known = {var.name: var for var in variables()}
+        for name, value in by_variable.items():
+            out = known[name].set(out, value)
+        return out
 
     def problems(self) -> list[str]:
         """Cross-field checks, also for settings built in code."""
         out: list[str] = []
-        if not self.targetsms_login:
+        g, c, a, cap = self.gateway, self.codes, self.abuse, self.captcha
+        if not g.login:
             out.append("TARGETSMS_LOGIN is required")
-        if not self.targetsms_password:
+        if not g.password:
             out.append("TARGETSMS_PASSWORD is required")
         try:
-            validate_sender(self.targetsms_sender)
+            validate_sender(g.sender)
         except InvalidRequest as exc:
             out.append(f"TARGETSMS_SENDER: {exc.message}")
-        if not self.service_name.strip():
-            out.append("OTP_SERVICE_NAME is required (the guide wants it in every SMS)")
-        else:
-            try:
-                validate_text(self.message_text, self.service_name)
-            except InvalidRequest as exc:
-                out.append(f"OTP_TEXT: {exc.message}")
-        if len(self.secret_key) < 16:
-            out.append("OTP_SECRET_KEY is required: at least 16 random characters")
-        for name, url in (
-            ("TARGETSMS_URL", self.targetsms_url),
-            ("TARGETSMS_STATE_URL", self.targetsms_state_url),
-        ):
+        out += _text_problems(c)
+        out += _secret_key_problems(c.secret_key)
+        for name, url in (("TARGETSMS_URL", g.url), ("TARGETSMS_STATE_URL", g.state_url)):
             problem = url_problem(
-                url, allow_http=self.targetsms_allow_http, http_hint=", or TARGETSMS_ALLOW_HTTP=1"
+                url, allow_http=g.allow_http, http_hint=", or TARGETSMS_ALLOW_HTTP=1"
             )
             if problem:
                 out.append(f"{name} {problem}")
@@ -180,35 +263,33 @@ class Settings:
         ):
             if url.partition("://")[0] not in schemes:
                 out.append(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
-        for region in self.allowed_countries:
-            if len(region) != 2 or not region.isalpha() or not region.isupper():
-                out.append("OTP_ALLOWED_COUNTRIES must list ISO 3166 codes such as RU,KZ,BY")
-                break
-        if self.captcha_mode not in ("off", "always", "step_up"):
+        if not a.allowed_countries or any(
+            r not in phonenumbers.SUPPORTED_REGIONS for r in a.allowed_countries
+        ):
+            out.append("OTP_ALLOWED_COUNTRIES must list ISO 3166 region codes such as RU,KZ,BY")
+        if cap.mode not in ("off", "always", "step_up"):
             out.append("CAPTCHA_MODE must be off, always or step_up")
-        elif self.captcha_mode != "off":
+        elif cap.mode != "off":
             from .captcha import PROVIDERS
 
-            if self.captcha_provider not in PROVIDERS:
+            if cap.provider not in PROVIDERS:
                 out.append(f"CAPTCHA_PROVIDER must be one of {', '.join(PROVIDERS)}")
-            if not self.captcha_secret:
+            if not cap.secret:
                 out.append("CAPTCHA_SECRET is required when CAPTCHA_MODE is not off")
-            if self.captcha_verify_url:
-                problem = url_problem(self.captcha_verify_url, allow_http=False)
+            if cap.verify_url:
+                problem = url_problem(cap.verify_url, allow_http=False)
                 if problem:
                     out.append(f"CAPTCHA_VERIFY_URL {problem}")
-        if self.pumping_action not in ("captcha", "refuse"):
+        if a.pumping_action not in ("captcha", "refuse"):
             out.append("OTP_PUMPING_ACTION must be captcha or refuse")
-        for prefix in self.deny_prefixes:
-            if not (prefix.startswith("+") and prefix[1:].isdigit() and 2 <= len(prefix) <= 16):
-                out.append("OTP_DENY_PREFIXES must list numbers or prefixes such as +7999,+7900123")
-                break
-        if self.ttl_seconds > self.record_ttl_seconds:
+        if any(deny_prefix_problem(p) for p in a.deny_prefixes):
+            out.append("OTP_DENY_PREFIXES must list + and ASCII digits, e.g. +7,+44,+7999")
+        if c.ttl_seconds > c.record_ttl_seconds:
             out.append("OTP_RECORD_TTL_SECONDS must be at least OTP_TTL_SECONDS")
         # Redis redelivers a message not acked within the visibility timeout, and a countdown
         # task stays unacked until it is due: every countdown must be shorter, or it would be
         # delivered again and again. (A long send redelivered early is safe: the lock holds.)
-        needed = max(self.poll_max_delay_seconds, BUSY_RETRY_MAX_DELAY) + 5
+        needed = max(self.polling.max_delay_seconds, BUSY_RETRY_MAX_DELAY) + 5
         if self.visibility_timeout < needed:
             out.append(
                 f"CELERY_VISIBILITY_TIMEOUT must be at least {needed:.0f} s (the longest "
@@ -217,104 +298,108 @@ class Settings:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Var:
-    """One environment variable: which field it fills, how it is read, its allowed range."""
-
-    field: str
-    env: str
-    kind: str = "str"  # str (stripped, empty = default), secret (as given), int, float, bool, list
-    lo: float = 0
-    hi: float = 0
-
-
-_DAY = 86400
-_INT_MAX = 10**8
-VARIABLES: tuple[_Var, ...] = (
-    _Var("redis_url", "REDIS_URL"),
-    _Var("broker_url", "CELERY_BROKER_URL"),
-    _Var("redis_prefix", "OTP_REDIS_PREFIX"),
-    _Var("visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", "int", 1, _DAY),
-    _Var("targetsms_url", "TARGETSMS_URL"),
-    _Var("targetsms_state_url", "TARGETSMS_STATE_URL"),
-    _Var("targetsms_login", "TARGETSMS_LOGIN"),
-    _Var("targetsms_password", "TARGETSMS_PASSWORD", "secret"),
-    _Var("targetsms_sender", "TARGETSMS_SENDER"),
-    _Var("targetsms_allow_http", "TARGETSMS_ALLOW_HTTP", "bool"),
-    _Var("targetsms_connect_timeout", "TARGETSMS_CONNECT_TIMEOUT", "float", 0.1, 60),
-    _Var("targetsms_read_timeout", "TARGETSMS_READ_TIMEOUT", "float", 0.1, 120),
-    _Var("service_name", "OTP_SERVICE_NAME"),
-    _Var("secret_key", "OTP_SECRET_KEY", "secret"),
-    _Var("text", "OTP_TEXT"),
-    _Var("code_length", "OTP_CODE_LENGTH", "int", MIN_CODE_LENGTH, MAX_CODE_LENGTH),
-    _Var("ttl_seconds", "OTP_TTL_SECONDS", "int", 1, _DAY),
-    _Var("max_attempts", "OTP_MAX_ATTEMPTS", "int", 1, 100),
-    _Var("resend_cooldown_seconds", "OTP_RESEND_COOLDOWN_SECONDS", "int", 0, _DAY),
-    _Var("max_sends", "OTP_MAX_SENDS", "int", 1, 100),
-    _Var("send_deadline_seconds", "OTP_SEND_DEADLINE_SECONDS", "int", 1, 3600),
-    _Var("send_max_attempts", "OTP_SEND_MAX_ATTEMPTS", "int", 1, 100),
-    _Var("record_ttl_seconds", "OTP_RECORD_TTL_SECONDS", "int", 1, 30 * _DAY),
-    _Var("allowed_countries", "OTP_ALLOWED_COUNTRIES", "list"),
-    _Var("phone_max_per_hour", "OTP_PHONE_MAX_PER_HOUR", "int", 0, _INT_MAX),
-    _Var("phone_max_per_day", "OTP_PHONE_MAX_PER_DAY", "int", 0, _INT_MAX),
-    _Var("ip_max_per_hour", "OTP_IP_MAX_PER_HOUR", "int", 0, _INT_MAX),
-    _Var("ip_max_per_day", "OTP_IP_MAX_PER_DAY", "int", 0, _INT_MAX),
-    _Var("prefix_max_per_hour", "OTP_PREFIX_MAX_PER_HOUR", "int", 0, _INT_MAX),
-    _Var("max_sms_per_hour", "OTP_MAX_SMS_PER_HOUR", "int", 1, _INT_MAX),
-    _Var("max_sms_per_day", "OTP_MAX_SMS_PER_DAY", "int", 1, _INT_MAX),
-    _Var("captcha_provider", "CAPTCHA_PROVIDER"),
-    _Var("captcha_secret", "CAPTCHA_SECRET", "secret"),
-    _Var("captcha_mode", "CAPTCHA_MODE"),
-    _Var("captcha_verify_url", "CAPTCHA_VERIFY_URL"),
-    _Var("captcha_timeout_seconds", "CAPTCHA_TIMEOUT_SECONDS", "float", 0.1, 30),
-    _Var("captcha_min_score", "CAPTCHA_MIN_SCORE", "float", 0, 1),
-    _Var("captcha_fail_open", "CAPTCHA_FAIL_OPEN", "bool"),
-    _Var("step_up_ip_per_hour", "OTP_STEP_UP_IP_PER_HOUR", "int", 1, _INT_MAX),
-    _Var("step_up_prefix_per_hour", "OTP_STEP_UP_PREFIX_PER_HOUR", "int", 1, _INT_MAX),
-    _Var("pumping_window_seconds", "OTP_PUMPING_WINDOW_SECONDS", "int", 60, 7 * _DAY),
-    _Var("pumping_min_sends", "OTP_PUMPING_MIN_SENDS", "int", 1, _INT_MAX),
-    _Var("pumping_min_conversion", "OTP_PUMPING_MIN_CONVERSION", "float", 0, 1),
-    _Var("pumping_cooloff_seconds", "OTP_PUMPING_COOLOFF_SECONDS", "int", 1, 30 * _DAY),
-    _Var("pumping_action", "OTP_PUMPING_ACTION"),
-    _Var("deny_prefixes", "OTP_DENY_PREFIXES", "list"),
-    _Var("verify_max_per_phone_per_hour", "OTP_VERIFY_MAX_PER_PHONE_PER_HOUR", "int", 0, _INT_MAX),
-    _Var("verify_max_per_ip_per_hour", "OTP_VERIFY_MAX_PER_IP_PER_HOUR", "int", 0, _INT_MAX),
-    _Var("poll_first_delay_seconds", "OTP_POLL_FIRST_DELAY_SECONDS", "float", 0.1, 3600),
-    _Var("poll_max_delay_seconds", "OTP_POLL_MAX_DELAY_SECONDS", "float", 0.1, 3600),
-    _Var("poll_max_age_seconds", "OTP_POLL_MAX_AGE_SECONDS", "int", 0, 7 * _DAY),
-    _Var("poll_batch_size", "OTP_POLL_BATCH_SIZE", "int", 1, 5000),
-)
-
-
-def _read(var: _Var, raw: str, problems: list[str]) -> Any:
-    """The typed value of one variable, or None (default) after noting what is wrong."""
-    text = raw.strip()
-    if var.kind == "secret":
-        return raw
-    if var.kind == "str":
-        return text or None
-    if var.kind == "list":
-        return tuple(p.strip().upper() for p in text.split(",") if p.strip()) or None
-    if var.kind == "bool":
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        problems.append(f"{var.env} must be 1/0, true/false, yes/no or on/off")
-        return None
-    if not text:
-        return None
-    conv: Callable[[str], float] = int if var.kind == "int" else float
-    lo, hi = (int(var.lo), int(var.hi)) if var.kind == "int" else (var.lo, var.hi)
-    what = "an integer" if var.kind == "int" else "a number"
+def _text_problems(c: CodeSettings) -> list[str]:
+    """A text that cannot be sent must stop the worker at start, not fail every SMS."""
+    if not c.service_name.strip():
+        return ["OTP_SERVICE_NAME is required (the guide wants it in every SMS)"]
     try:
-        value = conv(text)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        problems.append(f"{var.env} must be {what} from {lo} to {hi}")
-        return None
-    return value
+        validate_text(c.message_text, c.service_name)
+    except InvalidRequest as exc:
+        return [f"OTP_TEXT: {exc.message}"]
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", c.message_text):
+        return ["OTP_TEXT must not contain control characters (line breaks included)"]
+    longest = c.message_text.replace(CODE_PLACEHOLDER, "9" * MAX_CODE_LENGTH)
+    parts = sms_parts(longest)
+    if parts > c.max_sms_parts:
+        return [
+            f"OTP_TEXT takes {parts} SMS parts with a {MAX_CODE_LENGTH}-digit code: shorten it "
+            "or raise OTP_MAX_SMS_PARTS"
+        ]
+    return []
+
+
+def _secret_key_problems(key: str) -> list[str]:
+    chars = [ch for ch in key if not ch.isspace()]
+    if len(chars) < 16 or len(set(chars)) < 2:
+        return ["OTP_SECRET_KEY is required: at least 16 random non-space characters"]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: the field it fills (``group`` None: a top-level field)."""
+
+    name: str
+    group: str | None
+    field: str
+    kind: type
+    lo: float
+    hi: float
+    secret: bool
+
+    def get(self, settings: Settings) -> Any:
+        holder = getattr(settings, self.group) if self.group else settings
+        return getattr(holder, self.field)
+
+    def set(self, settings: Settings, value: Any) -> Settings:
+        if self.group is None:
+            return dataclasses.replace(settings, **{self.field: value})
+        group = dataclasses.replace(getattr(settings, self.group), **{self.field: value})
+        return dataclasses.replace(settings, **{self.group: group})
+
+    def read(self, raw: str, problems: list[str]) -> Any:
+        """The typed value, or None (default) after noting what is wrong."""
+        text = raw.strip()
+        if self.secret:
+            return raw
+        if self.kind is str:
+            return text or None
+        if self.kind is tuple:
+            return tuple(p.strip().upper() for p in text.split(",") if p.strip()) or None
+        if self.kind is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            problems.append(f"{self.name} must be 1/0, true/false, yes/no or on/off")
+            return None
+        if not text:
+            return None
+        integer = self.kind is int
+        lo, hi = (int(self.lo), int(self.hi)) if integer else (self.lo, self.hi)
+        try:
+            value: float | None = int(text) if integer else float(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            what = "an integer" if integer else "a number"
+            problems.append(f"{self.name} must be {what} from {lo} to {hi}")
+            return None
+        return value
+
+
+def _group_type(f: dataclasses.Field[Any]) -> Any:
+    kind = typing.get_type_hints(Settings)[f.name]
+    return kind if dataclasses.is_dataclass(kind) else None
+
+
+def _fields_of(cls: type, group: str | None) -> Iterator[Variable]:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if "env" not in f.metadata:
+            continue
+        kind = typing.get_origin(hints[f.name]) or hints[f.name]
+        m = f.metadata
+        yield Variable(m["env"], group, f.name, kind, m["lo"], m["hi"], m["secret"])
+
+
+def variables() -> Iterator[Variable]:
+    """Every environment variable the settings read, in declaration order."""
+    yield from _fields_of(Settings, None)
+    for f in dataclasses.fields(Settings):
+        group = _group_type(f)
+        if group is not None:
+            yield from _fields_of(group, f.name)
 
 
 def _format(value: Any) -> str:
@@ -323,6 +408,3 @@ def _format(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
-
-
-assert {v.field for v in VARIABLES} == {f.name for f in fields(Settings)}

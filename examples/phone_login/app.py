@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
         client, f"{settings.redis_prefix}example:session:", SESSION_TTL_SECONDS, allow_http
     )
     widget = (
-        CAPTCHA_WIDGETS.get(settings.captcha_provider) if settings.captcha_mode != "off" else None
+        CAPTCHA_WIDGETS.get(settings.captcha.provider) if settings.captcha.mode != "off" else None
     )
 
     def sess() -> RedisSession:
@@ -116,7 +116,7 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
         or what a refused resend said, whichever is later."""
         s = sess()
         until = max(
-            s.get("sent_at", 0) + settings.resend_cooldown_seconds, s.get("resend_until", 0)
+            s.get("sent_at", 0) + settings.codes.resend_cooldown_seconds, s.get("resend_until", 0)
         )
         return max(0, int(until - time.time() + 0.999))
 
@@ -176,10 +176,10 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
             widget=widget,
             site_key=site_key,
             show_captcha=widget is not None
-            and (view == "phone" or settings.captcha_mode == "always" or s.get("captcha")),
+            and (view == "phone" or settings.captcha.mode == "always" or s.get("captcha")),
             phone=s.get("phone", ""),
             masked=_mask(s.get("user") or s.get("phone", "")),
-            code_length=settings.code_length,
+            code_length=settings.codes.length,
             resend_wait=left,
             resend_wait_text=_fill(
                 t["resend_wait"], wait=_countdown(left, enables="resend", hides="resend-wait")

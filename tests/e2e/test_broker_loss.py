@@ -78,7 +78,7 @@ def test_a_stalled_store_requeues_the_send_instead_of_losing_it(
 
     store_url, proc, tmp = start_redis()
     try:
-        settings = make_settings(store_url, sandbox, broker_url=redis_url)
+        settings = make_settings(store_url, sandbox, CELERY_BROKER_URL=redis_url)
         rt = Runtime.from_settings(settings)
         req = request_code("+79001234569", runtime=rt)
         proc.send_signal(signal.SIGSTOP)  # the record is there, but Redis does not answer

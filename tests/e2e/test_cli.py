@@ -84,7 +84,7 @@ def test_unknown_verification_is_one_line(redis_url: str, sandbox: Sandbox) -> N
 
 
 def test_broker_down_loses_nothing(redis_url: str, sandbox: Sandbox) -> None:
-    settings = make_settings(redis_url, sandbox, resend_cooldown_seconds=60)
+    settings = make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60)
     down = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
     out = run(settings, "send", "+79001234567", extra=down)
     assert out.returncode == 1
@@ -101,7 +101,7 @@ def test_check_reports_each_part(redis_url: str, sandbox: Sandbox) -> None:
     assert [
         line.split()[0] for line in good.stdout.splitlines() if not line.startswith("note")
     ] == ["ok"] * 4
-    bad = run(make_settings(redis_url, sandbox, targetsms_password=PASSWORD + "x"), "check")
+    bad = run(make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "x"), "check")
     assert bad.returncode == 1 and "FAIL gateway" in bad.stdout and "auth_failed" in bad.stdout
 
 
@@ -121,7 +121,7 @@ def test_fake_gateway_command_answers_the_guides_request() -> None:
         line = proc.stdout.readline()
         url = line.split()[-1]
         import requests
-        from test_protocol import GUIDE_REQUEST
+        from guide_samples import GUIDE_REQUEST
 
         answer = requests.post(
             f"{url}/password_generation/api.php",

@@ -8,25 +8,20 @@ saved as a screenshot under ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import requests
+from captcha_standin import SECRET, StandIn, token
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker.devstack import free_port
@@ -113,6 +108,16 @@ class Browser:
         wait_until(lambda: _stale(old), 20, f"page after {button_css}")
         self.wait_for(then)
         self.urls.append(self.driver.current_url)
+
+    def solve_captcha(self, field: str, value: str) -> None:
+        """What a captcha widget does once solved: a hidden token field in the phone form."""
+        self.driver.execute_script(
+            "const i = document.createElement('input'); i.type = 'hidden';"
+            "i.name = arguments[0]; i.value = arguments[1];"
+            "document.getElementById('phone-form').appendChild(i);",
+            field,
+            value,
+        )
 
     def message(self) -> tuple[str, str]:
         el = self.find("#message")
@@ -224,48 +229,10 @@ def open_browser(request: pytest.FixtureRequest) -> Iterator[Callable[..., Brows
         shutil.rmtree(profile, ignore_errors=True)
 
 
-class CaptchaStandIn:
-    """Yandex SmartCaptcha's /validate on loopback: tokens starting with ``good`` pass."""
-
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
-        self.received: list[dict[str, list[str]]] = []
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                form = parse_qs(self.rfile.read(length).decode())
-                stand_in.received.append(form)
-                good = form.get("secret") == [stand_in.secret] and form.get("token", [""])[
-                    0
-                ].startswith("good")
-                body = {"status": "ok"} if good else {"status": "failed", "message": "bad token"}
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/validate"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def captcha_stand_in() -> Iterator[CaptchaStandIn]:
-    stand_in = CaptchaStandIn("captcha-" + secrets.token_hex(8))
-    yield stand_in
-    stand_in.stop()
+def captcha_stand_in() -> Iterator[StandIn]:
+    with StandIn() as stand_in:
+        yield stand_in
 
 
 def _assert_no_secrets_leaked(app: App, browser: Browser, *secrets_: str) -> None:
@@ -370,7 +337,7 @@ def test_wrong_code_shows_attempts_left_then_right_code_logs_in(
     browser.submit("#verify", then="#message")
     key, text = browser.message()
     assert key == "wrong"
-    assert text == f"Неверный код. Осталось попыток: {settings.max_attempts - 1}."
+    assert text == f"Неверный код. Осталось попыток: {settings.codes.max_attempts - 1}."
     browser.shot("wrong-code")
 
     browser.find("input[name=code]").send_keys(code)
@@ -386,7 +353,7 @@ def test_too_many_wrong_codes_offer_a_new_code(
     start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
-    settings = make_settings(redis_url, sandbox, max_attempts=1)
+    settings = make_settings(redis_url, sandbox, OTP_MAX_ATTEMPTS=1)
     start_worker(settings)
     app = start_app(settings)
     browser = open_browser(app)
@@ -414,7 +381,7 @@ def test_resend_button_stays_disabled_until_the_cooldown_ends(
     start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
-    settings = make_settings(redis_url, sandbox, resend_cooldown_seconds=3)
+    settings = make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=3)
     start_worker(settings)
     app = start_app(settings)
     browser = open_browser(app)
@@ -451,7 +418,7 @@ def test_rate_limited_phone_shows_the_wait_counting_down(
     start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
 ) -> None:
-    settings = make_settings(redis_url, sandbox, phone_max_per_hour=1)
+    settings = make_settings(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=1)
     start_worker(settings)
     app = start_app(settings)
     browser = open_browser(app)
@@ -475,7 +442,7 @@ def test_rate_limited_phone_shows_the_wait_counting_down(
 def test_captcha_always_without_a_token_sends_nothing(
     redis_url: str,
     sandbox: Sandbox,
-    captcha_stand_in: CaptchaStandIn,
+    captcha_stand_in: StandIn,
     start_worker: Callable[..., WorkerProcess],
     start_app: Callable[..., App],
     open_browser: Callable[..., Browser],
@@ -483,10 +450,10 @@ def test_captcha_always_without_a_token_sends_nothing(
     settings = make_settings(
         redis_url,
         sandbox,
-        captcha_mode="always",
-        captcha_provider="yandex",
-        captcha_secret=captcha_stand_in.secret,
-        captcha_verify_url=captcha_stand_in.url,
+        CAPTCHA_MODE="always",
+        CAPTCHA_PROVIDER="yandex",
+        CAPTCHA_SECRET=SECRET,
+        CAPTCHA_VERIFY_URL=captcha_stand_in.url("yandex"),
     )
     start_worker(settings)
     app = start_app(settings)
@@ -504,22 +471,16 @@ def test_captcha_always_without_a_token_sends_nothing(
     assert captcha_stand_in.received == [], "no token: the provider is not even asked"
     browser.shot("captcha-required")
 
-    # What the widget does once solved: a hidden smart-token field in the form.
-    browser.driver.execute_script(
-        "const i = document.createElement('input'); i.type = 'hidden'; i.name = 'smart-token';"
-        "i.value = 'bad-token'; document.getElementById('phone-form').appendChild(i);"
-    )
+    bad, good = token("bad"), token("good")
+    browser.solve_captcha("smart-token", bad)  # what the widget does once solved
     browser.submit("#send", then="#message")
     assert browser.message()[0] == "captcha_failed"
     browser.shot("captcha-failed")
 
-    browser.driver.execute_script(
-        "const i = document.createElement('input'); i.type = 'hidden'; i.name = 'smart-token';"
-        "i.value = 'good-token'; document.getElementById('phone-form').appendChild(i);"
-    )
+    browser.solve_captcha("smart-token", good)
     browser.submit("#send", then="#code-step")
     wait_until(lambda: sandbox.outbox(PHONE), 20, "the SMS after a solved captcha")
-    assert [f["token"] for f in captcha_stand_in.received] == [["bad-token"], ["good-token"]]
+    assert [r.form["token"] for r in captcha_stand_in.received] == [bad, good]
     assert len(sandbox.outbox(PHONE)) == 1, "only the request with a good token sent an SMS"
     browser.shot("captcha-passed")
 
@@ -579,7 +540,7 @@ def test_redis_down_is_a_clear_503_not_a_traceback(
     first = requests.get(app.url + "/", timeout=5)
     cookie = first.cookies["phone_login"]
     # The app keeps running; its Redis goes away (a port where nothing listens).
-    down = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    down = settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     app_down = start_app(down, wait=False)
     wait_until(lambda: "Running on" in app_down.output(), 30, "the app to listen")
 

@@ -35,7 +35,7 @@ def test_happy_path_code_reaches_outbox_and_verifies_once(
     assert wait_state(req.id) == "sent"
 
     code = sandbox.last_code(PHONE)
-    assert len(code) == runtime.settings.code_length
+    assert len(code) == runtime.settings.codes.length
     sms = sandbox.outbox(PHONE)[-1]
     assert "TestShop" in sms["text"] and code in sms["text"]
 
@@ -80,7 +80,7 @@ def test_wrong_codes_until_locked(
     wait_state(req.id)
     code = sandbox.last_code(PHONE)
     wrong = "9" * 6 if code != "9" * 6 else "8" * 6
-    reasons = [verify_code(req.id, wrong) for _ in range(runtime.settings.max_attempts)]
+    reasons = [verify_code(req.id, wrong) for _ in range(runtime.settings.codes.max_attempts)]
     assert [r.attempts_left for r in reasons] == [4, 3, 2, 1, 0]
     assert reasons[-1].reason == "locked"
     # Even the right code no longer helps: a new verification is needed.
@@ -91,7 +91,7 @@ def test_wrong_codes_until_locked(
 def test_code_expires(
     redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    settings = make_settings(redis_url, sandbox, ttl_seconds=2)
+    settings = make_settings(redis_url, sandbox, OTP_TTL_SECONDS=2)
     rt = Runtime.from_settings(settings)
     start_worker(settings)
     req = request_code(PHONE, runtime=rt)
@@ -118,7 +118,7 @@ def test_connection_error_twice_then_success(
 def test_bad_credentials_fail_after_exactly_one_gateway_call(
     redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    settings = make_settings(redis_url, sandbox, targetsms_password=PASSWORD + "-wrong")
+    settings = make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "-wrong")
     rt = Runtime.from_settings(settings)
     start_worker(settings)
     req = request_code(PHONE, runtime=rt)
@@ -134,14 +134,14 @@ def test_bad_credentials_fail_after_exactly_one_gateway_call(
 def test_hung_gateway_times_out_and_retries_within_deadline(
     redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    settings = make_settings(redis_url, sandbox, targetsms_read_timeout=1.0)
+    settings = make_settings(redis_url, sandbox, TARGETSMS_READ_TIMEOUT=1.0)
     rt = Runtime.from_settings(settings)
     worker = start_worker(settings)
     phone = "+79990000301"  # the first request hangs, the next succeeds
     started = time.monotonic()
     req = request_code(phone, runtime=rt)
     wait_until(lambda: get_status(req.id, runtime=rt).state == "sent")
-    assert time.monotonic() - started < settings.send_deadline_seconds
+    assert time.monotonic() - started < settings.codes.send_deadline_seconds
     assert sandbox.stats()["password_generation"] == 2
     assert "gateway attempt 1 failed (timeout)" in worker.output()
     rt.close()
@@ -151,7 +151,7 @@ def test_always_hanging_gateway_fails_at_the_deadline(
     redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     settings = make_settings(
-        redis_url, sandbox, targetsms_read_timeout=0.5, send_deadline_seconds=3
+        redis_url, sandbox, TARGETSMS_READ_TIMEOUT=0.5, OTP_SEND_DEADLINE_SECONDS=3
     )
     rt = Runtime.from_settings(settings)
     start_worker(settings)
@@ -159,7 +159,7 @@ def test_always_hanging_gateway_fails_at_the_deadline(
     req = request_code("+79990000300", runtime=rt)
     wait_until(lambda: get_status(req.id, runtime=rt).state == "failed", timeout=15)
     elapsed = time.monotonic() - started
-    assert elapsed < settings.send_deadline_seconds + 2
+    assert elapsed < settings.codes.send_deadline_seconds + 2
     error = get_status(req.id, runtime=rt).error
     assert error is not None and error["code"] == "timeout"
     rt.close()
@@ -170,7 +170,7 @@ def test_worker_killed_mid_send_still_completes(
 ) -> None:
     # First request hangs for the whole read timeout; the worker is killed during it.
     settings = make_settings(
-        redis_url, sandbox, targetsms_read_timeout=4.0, send_deadline_seconds=50
+        redis_url, sandbox, TARGETSMS_READ_TIMEOUT=4.0, OTP_SEND_DEADLINE_SECONDS=50
     )
     rt = Runtime.from_settings(settings)
     first = start_worker(settings)
@@ -242,7 +242,7 @@ def test_rabbitmq_broker_end_to_end(
     import subprocess
     import sys
 
-    settings: Settings = make_settings(redis_url, sandbox, broker_url=amqp_url)
+    settings: Settings = make_settings(redis_url, sandbox, CELERY_BROKER_URL=amqp_url)
     start_worker(settings)
     env = {**os.environ, **settings.to_env()}
     out = subprocess.run(

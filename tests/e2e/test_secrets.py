@@ -52,7 +52,7 @@ def test_logs_flower_and_status_hold_no_secrets(
     start_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    settings = make_settings(redis_url, sandbox, targetsms_read_timeout=0.5)
+    settings = make_settings(redis_url, sandbox, TARGETSMS_READ_TIMEOUT=0.5)
     rt = Runtime.from_settings(settings)
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
     port = free_port()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -62,8 +61,6 @@ def test_stops_at_the_timeout(rt: Runtime) -> None:
 
 
 def test_unreachable_redis_is_service_unavailable(settings: Settings) -> None:
-    down = Runtime.from_settings(
-        dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    )
+    down = Runtime.from_settings(settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
     with pytest.raises(ServiceUnavailable):
         watch_events("v" * 20, timeout=1, runtime=down)

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from captcha_standin import SECRET, StandIn, token
 from helpers import Sandbox, make_settings
-from test_captcha import SECRET, StandIn, token
 
 from worker import RequestRefused, request_code, verify_code
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE
@@ -51,13 +51,13 @@ def drop_queued_messages(redis_url: str) -> Iterator[None]:
 @pytest.mark.parametrize(
     ("overrides", "phones", "ips"),
     [
-        ({"phone_max_per_hour": 3}, [PHONE] * 4, [None] * 4),
-        ({"phone_max_per_day": 3}, [PHONE] * 4, [None] * 4),
-        ({"ip_max_per_hour": 3}, [f"+7900100{n:04d}" for n in range(4)], ["192.0.2.1"] * 4),
-        ({"ip_max_per_day": 3}, [f"+7900200{n:04d}" for n in range(4)], ["192.0.2.2"] * 4),
-        ({"prefix_max_per_hour": 3}, [f"+7900300{n:04d}" for n in range(4)], [None] * 4),
-        ({"max_sms_per_hour": 3}, [f"+79{n}04000000" for n in range(1, 5)], [None] * 4),
-        ({"max_sms_per_day": 3}, [f"+79{n}05000000" for n in range(1, 5)], [None] * 4),
+        ({"OTP_PHONE_MAX_PER_HOUR": 3}, [PHONE] * 4, [None] * 4),
+        ({"OTP_PHONE_MAX_PER_DAY": 3}, [PHONE] * 4, [None] * 4),
+        ({"OTP_IP_MAX_PER_HOUR": 3}, [f"+7900100{n:04d}" for n in range(4)], ["192.0.2.1"] * 4),
+        ({"OTP_IP_MAX_PER_DAY": 3}, [f"+7900200{n:04d}" for n in range(4)], ["192.0.2.2"] * 4),
+        ({"OTP_PREFIX_MAX_PER_HOUR": 3}, [f"+7900300{n:04d}" for n in range(4)], [None] * 4),
+        ({"OTP_MAX_SMS_PER_HOUR": 3}, [f"+79{n}04000000" for n in range(1, 5)], [None] * 4),
+        ({"OTP_MAX_SMS_PER_DAY": 3}, [f"+79{n}05000000" for n in range(1, 5)], [None] * 4),
     ],
     ids=[
         "phone-hour",
@@ -81,7 +81,13 @@ def test_each_limit_at_its_exact_boundary(
     with caplog.at_level(logging.WARNING, logger="targetsms"):
         results = [attempt(rt, p, client_ip=ip) for p, ip in zip(phones, ips, strict=True)]
     assert results == ["ok", "ok", "ok", "rate_limited"]
-    bucket = next(iter(overrides)).replace("_max_per_", "_").replace("max_sms_per_", "global_")
+    bucket = (
+        next(iter(overrides))
+        .removeprefix("OTP_")
+        .lower()
+        .replace("_max_per_", "_")
+        .replace("max_sms_per_", "global_")
+    )
     bucket = bucket.replace("prefix_hour", "prefix_hour")
     assert f"refused rate_limited ({bucket})" in caplog.text  # the log says which bucket
     assert read_stats(rt.store)["last_hour"]["refused"] == {bucket: 1}
@@ -90,7 +96,7 @@ def test_each_limit_at_its_exact_boundary(
 def test_global_budget_logs_an_error(
     redis_url: str, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rt = runtime(redis_url, sandbox, max_sms_per_hour=1)
+    rt = runtime(redis_url, sandbox, OTP_MAX_SMS_PER_HOUR=1)
     assert attempt(rt, "+79001110000") == "ok"
     with caplog.at_level(logging.ERROR, logger="targetsms"):
         assert attempt(rt, "+79002220000") == "rate_limited"
@@ -98,7 +104,7 @@ def test_global_budget_logs_an_error(
 
 
 def test_windows_slide_and_retry_after_is_exact(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, resend_cooldown_seconds=2)
+    rt = runtime(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=2)
     assert attempt(rt, PHONE) == "ok"
     time.sleep(1.0)
     with pytest.raises(RequestRefused) as info:
@@ -110,7 +116,7 @@ def test_windows_slide_and_retry_after_is_exact(redis_url: str, sandbox: Sandbox
 
 
 def test_ipv6_is_counted_per_64(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, ip_max_per_hour=2)
+    rt = runtime(redis_url, sandbox, OTP_IP_MAX_PER_HOUR=2)
     same_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::abcd"]
     phones = [f"+7900400{n:04d}" for n in range(4)]
     results = [attempt(rt, p, client_ip=ip) for p, ip in zip(phones, same_64, strict=False)]
@@ -122,7 +128,7 @@ def test_ipv6_is_counted_per_64(redis_url: str, sandbox: Sandbox) -> None:
 def test_200_simultaneous_requests_for_one_phone_give_one_sms(
     redis_url: str, sandbox: Sandbox
 ) -> None:
-    rt = runtime(redis_url, sandbox, resend_cooldown_seconds=60)
+    rt = runtime(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60)
     barrier = threading.Barrier(200)
     results: list[str] = []
     ids: list[str] = []
@@ -152,7 +158,7 @@ def test_200_simultaneous_requests_for_one_phone_give_one_sms(
 
 
 def test_deny_list_from_settings_and_from_the_cli(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, deny_prefixes=("+7999123",))
+    rt = runtime(redis_url, sandbox, OTP_DENY_PREFIXES=("+7999123",))
     assert attempt(rt, "+79991234567") == "phone_not_allowed"
     env = {**os.environ, **rt.settings.to_env()}
 
@@ -174,7 +180,7 @@ def test_deny_list_from_settings_and_from_the_cli(redis_url: str, sandbox: Sandb
 def test_brute_force_gets_at_most_max_attempts_comparisons(
     redis_url: str, sandbox: Sandbox
 ) -> None:
-    rt = runtime(redis_url, sandbox, verify_max_per_phone_per_hour=0)
+    rt = runtime(redis_url, sandbox, OTP_VERIFY_MAX_PER_PHONE_PER_HOUR=0)
     req = request_code(PHONE, runtime=rt)
     send_verification(rt, req.id)
     real = sandbox.last_code(PHONE)
@@ -186,15 +192,17 @@ def test_brute_force_gets_at_most_max_attempts_comparisons(
         reasons[verify_code(req.id, candidate, runtime=rt).reason] += 1
     compares = int(rt.store.redis.hget(rt.store.keys.record(req.id), "compares") or 0)
     print(f"\nbrute force: 10,000 guesses -> {compares} comparisons, outcomes {dict(reasons)}")
-    assert compares == rt.settings.max_attempts
-    assert reasons["wrong"] == rt.settings.max_attempts - 1 and reasons["locked"] >= 9_990
+    assert compares == rt.settings.codes.max_attempts
+    assert reasons["wrong"] == rt.settings.codes.max_attempts - 1 and reasons["locked"] >= 9_990
     assert verify_code(req.id, real, runtime=rt).reason == "locked"
 
 
 def test_wrong_codes_count_per_phone_and_per_ip_across_verifications(
     redis_url: str, sandbox: Sandbox
 ) -> None:
-    rt = runtime(redis_url, sandbox, verify_max_per_phone_per_hour=4, verify_max_per_ip_per_hour=6)
+    rt = runtime(
+        redis_url, sandbox, OTP_VERIFY_MAX_PER_PHONE_PER_HOUR=4, OTP_VERIFY_MAX_PER_IP_PER_HOUR=6
+    )
 
     def fresh(phone: str) -> str:
         req = request_code(phone, runtime=rt)
@@ -219,9 +227,9 @@ def test_wrong_codes_count_per_phone_and_per_ip_across_verifications(
 def test_captcha_always_and_failures(redis_url: str, sandbox: Sandbox) -> None:
     with StandIn() as provider:
         rt = runtime(
-            redis_url, sandbox, captcha_mode="always", captcha_provider="yandex",
-            captcha_secret=SECRET, captcha_verify_url=provider.url("yandex"),
-            captcha_timeout_seconds=0.3,
+            redis_url, sandbox, CAPTCHA_MODE="always", CAPTCHA_PROVIDER="yandex",
+            CAPTCHA_SECRET=SECRET, CAPTCHA_VERIFY_URL=provider.url("yandex"),
+            CAPTCHA_TIMEOUT_SECONDS=0.3,
         )  # fmt: skip
         assert attempt(rt, "+79001110001") == "captcha_required"
         assert attempt(rt, "+79001110001", captcha_token=token("bad")) == "captcha_failed"
@@ -236,9 +244,9 @@ def test_captcha_always_and_failures(redis_url: str, sandbox: Sandbox) -> None:
 def test_captcha_step_up_on_unusual_ip_volume(redis_url: str, sandbox: Sandbox) -> None:
     with StandIn() as provider:
         rt = runtime(
-            redis_url, sandbox, captcha_mode="step_up", captcha_provider="turnstile",
-            captcha_secret=SECRET, captcha_verify_url=provider.url("turnstile"),
-            step_up_ip_per_hour=2,
+            redis_url, sandbox, CAPTCHA_MODE="step_up", CAPTCHA_PROVIDER="turnstile",
+            CAPTCHA_SECRET=SECRET, CAPTCHA_VERIFY_URL=provider.url("turnstile"),
+            OTP_STEP_UP_IP_PER_HOUR=2,
         )  # fmt: skip
         ip = "203.0.113.50"
         phones = [f"+7900700{n:04d}" for n in range(4)]
@@ -252,7 +260,7 @@ def test_captcha_step_up_on_unusual_ip_volume(redis_url: str, sandbox: Sandbox) 
 def test_pumping_flags_a_prefix_that_never_verifies(
     redis_url: str, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rt = runtime(redis_url, sandbox, pumping_min_sends=5, pumping_min_conversion=0.5)
+    rt = runtime(redis_url, sandbox, OTP_PUMPING_MIN_SENDS=5, OTP_PUMPING_MIN_CONVERSION=0.5)
     with caplog.at_level(logging.WARNING, logger="targetsms"):
         results = [attempt(rt, f"+7900800{n:04d}") for n in range(7)]
     assert results == ["ok"] * 5 + ["rate_limited"] * 2  # captcha off: refused
@@ -272,9 +280,10 @@ def test_pumping_flags_a_prefix_that_never_verifies(
 def test_pumping_simulation_against_the_default_limits(redis_url: str, sandbox: Sandbox) -> None:
     """10,000 requests over 1,000 prefixes from 500 IPs, with the shipped defaults."""
     defaults = {
-        "phone_max_per_hour": 5, "phone_max_per_day": 10, "ip_max_per_hour": 10,
-        "ip_max_per_day": 50, "prefix_max_per_hour": 20, "max_sms_per_hour": 1000,
-        "max_sms_per_day": 10000, "pumping_min_sends": 20, "resend_cooldown_seconds": 60,
+        "OTP_PHONE_MAX_PER_HOUR": 5, "OTP_PHONE_MAX_PER_DAY": 10, "OTP_IP_MAX_PER_HOUR": 10,
+        "OTP_IP_MAX_PER_DAY": 50, "OTP_PREFIX_MAX_PER_HOUR": 20, "OTP_MAX_SMS_PER_HOUR": 1000,
+        "OTP_MAX_SMS_PER_DAY": 10000, "OTP_PUMPING_MIN_SENDS": 20,
+        "OTP_RESEND_COOLDOWN_SECONDS": 60,
     }  # fmt: skip
     rt = runtime(redis_url, sandbox, **defaults)
     outcomes: Counter[str] = Counter()
@@ -284,4 +293,4 @@ def test_pumping_simulation_against_the_default_limits(redis_url: str, sandbox: 
         outcomes[attempt(rt, phone, client_ip=f"10.{ip // 250}.{ip % 250}.1")] += 1
     print(f"\npumping simulation, default limits: {dict(outcomes)}")
     # The hourly budget is what stops this attack: exactly that many SMS, the rest refused.
-    assert outcomes == {"ok": rt.settings.max_sms_per_hour, "rate_limited": 9_000}
+    assert outcomes == {"ok": rt.settings.limits.max_sms_per_hour, "rate_limited": 9_000}

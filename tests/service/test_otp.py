@@ -3,7 +3,6 @@ sandbox over HTTP (the worker-process path is in test_pipeline.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
@@ -32,7 +31,7 @@ PHONE = "+79001234567"
 
 @pytest.fixture
 def rt(redis_url: str, sandbox: Sandbox) -> Runtime:
-    return Runtime.from_settings(make_settings(redis_url, sandbox, resend_cooldown_seconds=60))
+    return Runtime.from_settings(make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60))
 
 
 def sent(rt: Runtime, phone: str = PHONE) -> str:
@@ -102,7 +101,7 @@ def test_stored_record_holds_only_the_hmac(rt: Runtime, sandbox: Sandbox) -> Non
 
 
 def test_resend_new_code_and_max_sends(redis_url: str, sandbox: Sandbox) -> None:
-    rt = Runtime.from_settings(make_settings(redis_url, sandbox, max_sends=2))
+    rt = Runtime.from_settings(make_settings(redis_url, sandbox, OTP_MAX_SENDS=2))
     verification = sent(rt)
     old = sandbox.last_code(PHONE)
     assert resend(verification, runtime=rt).state == "queued"
@@ -130,7 +129,7 @@ def test_cancel(rt: Runtime, sandbox: Sandbox) -> None:
 
 
 def test_polling_batches_all_due_ids_in_one_request(redis_url: str, sandbox: Sandbox) -> None:
-    settings = make_settings(redis_url, sandbox, poll_first_delay_seconds=0.1)
+    settings = make_settings(redis_url, sandbox, OTP_POLL_FIRST_DELAY_SECONDS=0.1)
     rt = Runtime.from_settings(settings)
     ids, polls = [], []
     for n in range(12):
@@ -178,7 +177,7 @@ def test_keys_do_not_contain_phone_numbers_or_ips(rt: Runtime) -> None:
 
 
 def test_settings_copy_is_independent(rt: Runtime) -> None:
-    other = dataclasses.replace(rt.settings, redis_prefix="other:")
+    other = rt.settings.replace(OTP_REDIS_PREFIX="other:")
     assert other.redis_prefix != rt.settings.redis_prefix
     assert isinstance(rt.store.redis, redis.Redis)
 
@@ -202,7 +201,7 @@ def test_state_changes_are_published(rt: Runtime, sandbox: Sandbox) -> None:
 
 
 def test_a_send_lost_before_its_deadline_can_be_resent(redis_url: str, sandbox: Sandbox) -> None:
-    rt = Runtime.from_settings(make_settings(redis_url, sandbox, send_deadline_seconds=1))
+    rt = Runtime.from_settings(make_settings(redis_url, sandbox, OTP_SEND_DEADLINE_SECONDS=1))
     req = request_code(PHONE, runtime=rt)  # imagine its message never reaches a worker
     assert resend(req.id, runtime=rt).created is False  # still in flight
     time.sleep(1.1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from worker.settings import VARIABLES
+from worker.settings import variables
 
 ROOT = Path(__file__).resolve().parents[2]
 # Bind addresses legitimately differ: loopback on a host, all interfaces inside a container.
@@ -44,7 +44,7 @@ def test_every_procfile_process_is_a_compose_service_with_the_same_command() -> 
 
 
 def test_environment_names_agree() -> None:
-    known = {v.env for v in VARIABLES} | {"FLOWER_BASIC_AUTH"}
+    known = {v.name for v in variables()} | {"FLOWER_BASIC_AUTH"}
     used_in_procfile = set(re.findall(r"\$\{(\w+)", (ROOT / "Procfile").read_text()))
     compose_text = (ROOT / "docker-compose.yml").read_text()
     used_in_compose = set(re.findall(r"\$\{(\w+)", compose_text))
@@ -75,4 +75,4 @@ def test_the_env_example_is_valid_settings() -> None:
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    assert Settings.from_env(env).targetsms_sender == "target"
+    assert Settings.from_env(env).gateway.sender == "target"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from guide_samples import GUIDE_ERROR, GUIDE_REQUEST, GUIDE_SUCCESS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -26,30 +27,6 @@ from worker.gateway.protocol import (
     parse_send_response,
     parse_state_response,
 )
-
-# The request exactly as the guide prints it, with its sample values.
-GUIDE_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
-<request>
-  <security>
-    <login>LOGIN</login>
-    <password>PASSWORD</password>
-  </security>
-  <phone>+79001234567</phone>
-  <sender>target</sender>
-  <random_string_len>4</random_string_len>
-  <text>Временный пароль: {код}</text>
-</request>
-""".encode()
-
-GUIDE_SUCCESS = b"""<?xml version="1.0" encoding="utf-8"?>
-<response>
-  <success code="64653989" id_sms="1712292705" status="send" />
-</response>"""
-
-GUIDE_ERROR = """<?xml version="1.0" encoding="utf-8"?>
-<response>
-  <error>Неверный логин или пароль</error>
-</response>""".encode()
 
 
 def test_send_request_is_the_guides_document_byte_for_byte() -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "CODE_PLACEHOLDER",
     "MAX_CODE_LENGTH",
     "MIN_CODE_LENGTH",
+    "sms_parts",
     "url_problem",
     "validate_code_length",
     "validate_sender",
@@ -25,6 +26,26 @@ MAX_CODE_LENGTH = 10
 # Alphanumeric sender names: up to 11 Latin letters/digits and a few marks; numeric: up to 15.
 _ALPHA_SENDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-!&']{0,10}$")
 _NUMERIC_SENDER = re.compile(r"^\+?[0-9]{1,15}$")
+
+
+# GSM 03.38: the basic table costs one septet a character, the extension table two.
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENSION = frozenset("^{}\\[~]|€")
+
+
+def sms_parts(text: str) -> int:
+    """How many SMS parts ``text`` is billed as: GSM-7 160 septets in one part, 153 per part
+    when split; otherwise UCS-2, 70 characters in one part, 67 per part (Cyrillic is UCS-2)."""
+    if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text):
+        units = sum(2 if ch in _GSM_EXTENSION else 1 for ch in text)
+        single, multi = 160, 153
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    return 1 if units <= single else -(-units // multi)
 
 
 def validate_sender(sender: str) -> str:
