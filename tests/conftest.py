@@ -50,7 +50,13 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
 
     def start(**overrides: Any) -> Sandbox:
         config = SandboxConfig(
-            login=LOGIN, password=PASSWORD, deliver_after_ms=300, seed=1, **overrides
+            **{
+                "login": LOGIN,
+                "password": PASSWORD,
+                "deliver_after_ms": 300,
+                "seed": 1,
+                **overrides,
+            }
         )
         running = start_in_thread(config)
         started.append(running)

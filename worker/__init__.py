@@ -7,6 +7,7 @@ does not import Celery.
 
 from typing import Any
 
+from .events import watch as watch_events
 from .otp import (
     CodeRequest,
     RequestRefused,
@@ -38,6 +39,7 @@ __all__ = [
     "request_code",
     "resend",
     "verify_code",
+    "watch_events",
 ]
 
 

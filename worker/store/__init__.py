@@ -1,6 +1,6 @@
 """Our Redis state behind one door: key names, Lua steps and Redis' exceptions stay in here."""
 
-from .redis_store import STATS_BUCKET_SECONDS, Store, connect
+from .redis_store import STATS_BUCKET_SECONDS, EventFeed, Store, connect
 from .results import (
     Claim,
     ClaimOutcome,
@@ -19,6 +19,7 @@ __all__ = [
     "Claim",
     "ClaimOutcome",
     "Created",
+    "EventFeed",
     "PollTask",
     "Refusal",
     "ResendOutcome",

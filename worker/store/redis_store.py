@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import redis
+from redis.client import PubSub
 
 from ..gateway.models import FINAL_STATUSES
 from ..limits import SmsGate
@@ -33,7 +34,7 @@ from .results import (
 )
 from .scripts import Scripts, translated
 
-__all__ = ["STATS_BUCKET_SECONDS", "Store", "connect"]
+__all__ = ["STATS_BUCKET_SECONDS", "EventFeed", "Store", "connect"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,6 +80,29 @@ def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate
 def _refusal(out: Mapping[str, Any]) -> Refusal:
     wait = out.get("retry_after_ms")
     return Refusal(RefusalCode(out["code"]), str(out["why"]), int(wait) if wait else None)
+
+
+class EventFeed:
+    """A subscription to the events channel; ``close`` it when done."""
+
+    def __init__(self, pubsub: PubSub, where: str) -> None:
+        self._pubsub = pubsub
+        self._where = where
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next event within ``timeout`` seconds, or None."""
+        with translated(self._where):
+            message = self._pubsub.get_message(timeout=timeout)
+        if message is None or message.get("type") != "message":
+            return None
+        try:
+            event = json.loads(message["data"])
+        except (TypeError, ValueError):
+            return None
+        return event if isinstance(event, dict) else None
+
+    def close(self) -> None:
+        self._pubsub.close()
 
 
 class Store:
@@ -353,6 +377,17 @@ class Store:
             pipe.pexpire(key, STATS_TTL_MS)
             pipe.hincrby(self.keys.totals, f"refused:{reason}", 1)
             pipe.execute()
+
+    @_guarded
+    def subscribe_events(self) -> EventFeed:
+        """Every verification's state changes from now on, as they are published."""
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self.keys.events)
+        except BaseException:
+            pubsub.close()
+            raise
+        return EventFeed(pubsub, self.where)
 
     # --- worker side -------------------------------------------------------------------------
 
