@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .codes import is_verification_id
 from .gateway import GatewayError
 from .otp import (
     RequestRefused,
@@ -155,7 +156,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_resend(args: argparse.Namespace) -> int:
     try:
-        req = resend(args.id)
+        req = resend(args.id, client_ip=args.ip, captcha_token=args.captcha)
     except RequestRefused as exc:
         _print(exc.as_dict())
         return 1
@@ -275,6 +276,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("id", help=_ID_HELP)
     p = add("resend", cmd_resend, "send a new code for verification ID (the old one stops working)")
     p.add_argument("id", help=_ID_HELP)
+    p.add_argument("--ip", help="the client's IP address: a resend counts like any SMS")
+    p.add_argument("--captcha", help="captcha token from the form")
     p = add("cancel", cmd_cancel, "cancel verification ID")
     p.add_argument("id", help=_ID_HELP)
     p = add("block", cmd_block, "deny SMS to a number or prefix (no PREFIX: list them)")
@@ -339,10 +342,37 @@ def _load_dotenv() -> None:
 _EXPECTED = (SettingsError, CLIError, VerificationNotFound, ServiceUnavailable, StoreUnavailable)
 
 
+_ID_COMMANDS = frozenset({"verify", "status", "resend", "cancel"})
+_VALUE_OPTIONS = frozenset({"--ip", "--captcha"})
+
+
+def _dash_ids_as_positionals(argv: list[str]) -> list[str]:
+    """Ids made before ids were kept from starting with "-" can: argparse would take such an
+    id for an option. For the id commands, put options first and positionals after "--"."""
+    at = next((i for i, token in enumerate(argv) if not token.startswith("-")), None)
+    if at is None or argv[at] not in _ID_COMMANDS or "--" in argv[at + 1 :]:
+        return argv
+    rest = argv[at + 1 :]
+    if not any(t.startswith("-") and is_verification_id(t) for t in rest):
+        return argv
+    options: list[str] = []
+    positionals: list[str] = []
+    tokens = iter(rest)
+    for token in tokens:
+        if token in _VALUE_OPTIONS:
+            value = next(tokens, None)
+            options += [token] if value is None else [token, value]
+        elif is_verification_id(token) or not token.startswith("-"):
+            positionals.append(token)
+        else:
+            options.append(token)
+    return [*argv[: at + 1], *options, "--", *positionals]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _load_dotenv()
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_dash_ids_as_positionals(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

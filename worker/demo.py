@@ -99,11 +99,10 @@ def run_demo(args: argparse.Namespace) -> int:
             env,
             logs / "worker.log",
         )  # fmt: skip
-        flower_env = dict(env)
         stack.spawn(
             "flower",
             celery_argv("flower", f"--port={args.flower_port}", "--address=127.0.0.1"),
-            flower_env,
+            env,
             logs / "flower.log",
         )
         _say(f"worker    celery -A worker worker --pool threads (log: {logs / 'worker.log'})")
