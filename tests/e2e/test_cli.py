@@ -235,3 +235,28 @@ def test_fake_gateway_command_answers_the_guides_request() -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_ids_that_start_with_a_dash_need_no_double_dash(redis_url: str, sandbox: Sandbox) -> None:
+    """Records made before ids were kept from starting with "-" still work from the CLI."""
+    from worker.limits import sms_gate
+    from worker.runtime import Runtime
+
+    settings = make_settings(redis_url, sandbox)
+    rt = Runtime.from_settings(settings)
+    old_id = "-" + "a1B2_c3D4-e5F6g7H8i9J0"[:21]
+    gate = sms_gate(settings, phone="+79001234567", region="RU", ip=None, captcha_passed=False)
+    rt.store.create(
+        gate, verification_id=old_id, idempotency_digest=None, idempotency_ttl_ms=0,
+        record_ttl_ms=60_000, send_window_ms=60_000, max_attempts=5,
+    )  # fmt: skip
+    status = run(settings, "status", old_id)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["state"] == "queued"
+    verify = run(settings, "verify", old_id, "123456", "--ip", "192.0.2.1")
+    assert json.loads(verify.stdout)["reason"] == "not_sent_yet"
+    verify = run(settings, "verify", "--ip", "192.0.2.1", old_id, "123456")
+    assert json.loads(verify.stdout)["reason"] == "not_sent_yet"
+    canceled = run(settings, "cancel", old_id)
+    assert json.loads(canceled.stdout) == {"id": old_id, "canceled": True}
+    assert run(settings, "status", "--", old_id).returncode == 0  # the old way still works
