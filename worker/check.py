@@ -7,6 +7,7 @@ from typing import TextIO
 from kombu import Connection
 
 from .gateway import GatewayError
+from .gateway.validation import CODE_PLACEHOLDER, sms_parts
 from .runtime import Runtime
 from .settings import Settings, SettingsError
 from .store import UNAVAILABLE
@@ -30,6 +31,11 @@ def run_checks(out: TextIO) -> int:
         return 1
     line(
         True, "settings", f"sender {settings.gateway.sender}, service {settings.codes.service_name}"
+    )
+    codes = settings.codes
+    parts = sms_parts(codes.message_text.replace(CODE_PLACEHOLDER, "0" * codes.length))
+    line(
+        True, "text", f"{parts} SMS part{'s' if parts > 1 else ''} with a {codes.length}-digit code"
     )
     if settings.captcha.mode == "off":
         out.write(

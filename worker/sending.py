@@ -2,28 +2,45 @@
 
 Idempotent by construction: the send lock and the record's state decide whether to call the
 gateway at all, so a redelivered or duplicated message never sends a second SMS while the
-first attempt is alive or done.
+first attempt is alive or done. The lock is extended before every gateway attempt and a send
+that finds it gone stops without calling the gateway or storing anything: whoever holds it now
+is the newer send, and only its code may verify.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .codes import code_digest
-from .gateway import DeliveryFailed, GatewayError, call_with_retries, is_final
+from .gateway import (
+    DeliveryFailed,
+    GatewayError,
+    MaybeSent,
+    RetryPolicy,
+    SendResult,
+    call_with_retries,
+    is_final,
+)
 from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
-from .store import UNAVAILABLE
+from .store import UNAVAILABLE, Store
 
 __all__ = ["SendOutcome", "send_verification"]
 
 log = logging.getLogger("targetsms.send")
+
+# After waiting out the gateway's duplicate window, a send needs at least this long for one
+# more attempt; with less left it ends ``duplicate_request`` at once instead.
+MIN_ATTEMPT_SECONDS = 2.0
+# Beyond the duplicate window itself: clocks and the gateway's own timing differ a little.
+DUPLICATE_MARGIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +50,50 @@ class SendOutcome:
     poll: tuple[str, float] | None = None  # (marker, delay seconds) for a poll task to queue
 
 
+class _LockLost(Exception):
+    """The send lock is no longer ours: another worker may be sending; do not call or store."""
+
+
+class _SendLock:
+    def __init__(self, store: Store, verification_id: str, token: str, ttl_ms: int) -> None:
+        self.store = store
+        self.verification_id = verification_id
+        self.token = token
+        self.ttl_ms = ttl_ms
+
+    def extend(self) -> None:
+        # Redis being away raises here: the task hands the message back (see tasks/send.py).
+        if not self.store.extend_lock(self.verification_id, self.token, self.ttl_ms):
+            raise _LockLost
+
+    def sleep_until(self, when: float, clock: Callable[[], float]) -> None:
+        """Wait, keeping the lock: a copy of this message must not send into the window."""
+        step = self.ttl_ms / 3000
+        while (left := when - clock()) > 0:
+            self.extend()
+            time.sleep(min(left, step))
+        self.extend()
+
+
 def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
+    """Claim, call the gateway within the deadline, store the outcome under the same lock.
+
+    The platform refuses a request identical to one it accepted less than a minute earlier.
+    Met after an answer that may have been accepted (or by a send resumed after a worker died
+    mid-call), that refusal means an SMS probably went out with a code we do not know, so the
+    send waits the window out and sends again if the deadline leaves room for an attempt;
+    otherwise it ends ``failed`` with ``duplicate_request`` and ``resend`` works. The wait
+    happens here, inside the task, holding and extending the lock, rather than as a Celery
+    retry with a countdown: a countdown of a minute outlives the Redis broker's visibility
+    timeout (the message would be delivered twice), and a send that let go of its lock would
+    let any copy of the message claim it and run into the same refusal, or store beside it.
+    It costs one pool slot for up to a minute, in a case that should be rare.
+    """
     s = rt.settings
     store = rt.store
     token = secrets.token_hex(8)
-    claim = store.claim_send(verification_id, token, int(s.lock_ttl_seconds * 1000))
+    lock_ttl_ms = int(s.lock_ttl_seconds * 1000)
+    claim = store.claim_send(verification_id, token, lock_ttl_ms)
     if claim[0] == "missing":
         log.warning("send %s: no record (expired or never created)", verification_id)
         return SendOutcome("missing")
@@ -53,47 +109,23 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         )
         return SendOutcome("busy", retry_in=min(int(claim[1]) / 1000, BUSY_RETRY_MAX_DELAY))
     phone, left_ms = str(claim[1]), int(claim[2])
+    resumed = len(claim) > 3 and claim[3] == "sending"
     log.debug(
-        "send %s: claimed, %.1f s left before the send deadline", verification_id, left_ms / 1000
+        "send %s: claimed%s, %.1f s left before the send deadline",
+        verification_id,
+        " (resumed)" if resumed else "",
+        left_ms / 1000,
     )
-
-    attempts = 0
-    lock_ttl_ms = int(s.lock_ttl_seconds * 1000)
-
-    def before_attempt(n: int) -> None:
-        nonlocal attempts
-        attempts = n
-        if n > 1:
-            # Best effort: if Redis blinks here the lock may lapse early, and the record's
-            # state still keeps a second worker from sending once this one has stored.
-            with contextlib.suppress(*UNAVAILABLE):
-                store.extend_lock(verification_id, token, lock_ttl_ms)
-
+    lock = _SendLock(store, verification_id, token, lock_ttl_ms)
     try:
-        result = call_with_retries(
-            lambda time_left: rt.gateway.send_code(
-                phone, text=s.codes.message_text, code_length=s.codes.length, time_left=time_left
-            ),
-            deadline=time.time() + left_ms / 1000,
-            policy=rt.retry_policy,
-            context=verification_id,
-            on_attempt=before_attempt,
-        )
+        result = _call_gateway(rt, lock, phone, left_ms / 1000, resumed)
+    except _LockLost:
+        log.warning("send %s: the send lock was lost; stopped, nothing stored", verification_id)
+        return SendOutcome("skipped")
     except DeliveryFailed as exc:
-        log.warning("send %s failed: %s after %d attempt(s)", verification_id, exc.code, attempts)
-        store.store_failed(
-            verification_id,
-            token,
-            error_code=exc.code,
-            message=exc.message,
-            id_sms=exc.id_sms,
-            status=exc.status,
-        )
-        return SendOutcome("failed")
+        return _store_failed(lock, exc.code, exc.message, id_sms=exc.id_sms, status=exc.status)
     except GatewayError as exc:
-        log.warning("send %s failed: %s after %d attempt(s)", verification_id, exc.code, attempts)
-        store.store_failed(verification_id, token, error_code=exc.code, message=exc.message)
-        return SendOutcome("failed")
+        return _store_failed(lock, exc.code, exc.message)
     except UNAVAILABLE:
         raise  # Redis is away: the task hands the message back
     except Exception as exc:
@@ -105,38 +137,151 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
             type(exc).__name__,
             "".join(traceback.format_tb(exc.__traceback__)),
         )
-        store.store_failed(
-            verification_id, token, error_code="internal_error", message="unexpected worker error"
-        )
-        return SendOutcome("failed")
+        return _store_failed(lock, "internal_error", "unexpected worker error")
+    return _store_sent(rt, lock, result)
 
-    first_poll_ms = 0 if is_final(result.status) else int(s.polling.first_delay_seconds * 1000)
-    stored = store.store_sent(
-        verification_id,
-        token,
-        code_digest=code_digest(rt.secret, verification_id, result.code),
-        id_sms=result.id_sms,
-        status=result.status,
-        ttl_ms=s.codes.ttl_seconds * 1000,
-        first_poll_ms=first_poll_ms,
-        max_attempts=s.codes.max_attempts,
-        poll_ttl_ms=int((s.polling.max_age_seconds + s.polling.max_delay_seconds) * 1000) + 60_000,
-        poll_slack_ms=POLL_SLACK_MS,
-        poll_grace_ms=POLL_MARKER_GRACE_MS,
-        poll_batch=s.polling.batch_size,
-    )
-    if stored[0] != "sent":
-        log.warning(
-            "send %s: sent, but the record is now %s; code discarded", verification_id, stored[1]
+
+def _call_gateway(
+    rt: Runtime, lock: _SendLock, phone: str, seconds_left: float, resumed: bool
+) -> SendResult:
+    s = rt.settings
+    vid = lock.verification_id
+    clock = time.time
+    deadline = clock() + seconds_left
+    maybe_sent = MaybeSent()
+    # When an identical request may last have been accepted: a resumed send's predecessor
+    # called the gateway at some moment before this claim.
+    accepted_by = clock() if resumed else None
+    attempts = 0
+    window = s.gateway.duplicate_window_seconds
+    policy = rt.retry_policy
+
+    def before_attempt(n: int) -> None:
+        nonlocal attempts
+        attempts += 1
+        lock.extend()
+
+    while True:
+        try:
+            result = call_with_retries(
+                lambda time_left: rt.gateway.send_code(
+                    phone,
+                    text=s.codes.message_text,
+                    code_length=s.codes.length,
+                    time_left=time_left,
+                ),
+                deadline=deadline,
+                policy=RetryPolicy(
+                    max_attempts=max(1, policy.max_attempts - attempts),
+                    initial_delay=policy.initial_delay,
+                    max_delay=policy.max_delay,
+                    jitter=policy.jitter,
+                ),
+                context=vid,
+                clock=clock,
+                on_attempt=before_attempt,
+                maybe_sent=maybe_sent,
+            )
+        except GatewayError as exc:
+            anchor = maybe_sent.last_at if maybe_sent.last_at is not None else accepted_by
+            if exc.code != "duplicate_request" or anchor is None:
+                _log_failure(vid, exc, attempts, maybe_sent)
+                raise
+            # Our own earlier request was probably accepted: an SMS with an unknown code.
+            retry_at = anchor + window + DUPLICATE_MARGIN_SECONDS
+            if retry_at + MIN_ATTEMPT_SECONDS > deadline or attempts >= policy.max_attempts:
+                log.warning(
+                    "send %s: duplicate refused; an SMS probably went out with an unknown code "
+                    "and the deadline ends before the gateway's window does",
+                    vid,
+                )
+                raise
+            log.warning(
+                "send %s: duplicate refused; an SMS probably went out with an unknown code; "
+                "sending again in %.1f s",
+                vid,
+                retry_at - clock(),
+            )
+            lock.sleep_until(retry_at, clock)
+            maybe_sent.last_at = accepted_by = None  # that window is over
+            continue
+        log.info(
+            "sent %s id_sms=%s status=%s attempts=%d", vid, result.id_sms, result.status, attempts
         )
-        return SendOutcome("skipped")
-    log.info(
-        "sent %s id_sms=%s status=%s attempts=%d",
-        verification_id,
-        result.id_sms,
-        result.status,
+        return result
+
+
+def _log_failure(vid: str, exc: GatewayError, attempts: int, maybe_sent: MaybeSent) -> None:
+    log.warning(
+        "send %s failed: %s after %d attempt(s)%s",
+        vid,
+        exc.code,
         attempts,
+        f", {maybe_sent.spent} of them maybe sent" if maybe_sent.spent else "",
     )
+
+
+def _reclaimed(lock: _SendLock) -> bool:
+    """Our lock lapsed (a stall, or Redis away for a moment) after a gateway call we must not
+    lose. If nobody took it since, nobody sent since: take it again and store. If someone
+    holds it or already stored, theirs is the newer send and ours is dropped."""
+    token = secrets.token_hex(8)
+    claim = lock.store.claim_send(lock.verification_id, token, lock.ttl_ms)
+    if claim[0] != "claimed":
+        log.warning(
+            "send %s: the send lock was lost before storing (%s); result dropped",
+            lock.verification_id,
+            claim[0],
+        )
+        return False
+    lock.token = token
+    return True
+
+
+def _store_failed(
+    lock: _SendLock, code: str, message: str, *, id_sms: str = "", status: str = ""
+) -> SendOutcome:
+    def store() -> list[Any]:
+        return lock.store.store_failed(
+            lock.verification_id, lock.token, error_code=code, message=message,
+            id_sms=id_sms, status=status,
+        )  # fmt: skip
+
+    stored = store()
+    if stored[0] == "discarded" and stored[1] == "lock_lost" and _reclaimed(lock):
+        stored = store()
+    return SendOutcome("failed" if stored[0] == "failed" else "skipped")
+
+
+def _store_sent(rt: Runtime, lock: _SendLock, result: SendResult) -> SendOutcome:
+    s = rt.settings
+    vid = lock.verification_id
+    first_poll_ms = 0 if is_final(result.status) else int(s.polling.first_delay_seconds * 1000)
+    digest = code_digest(rt.secret, vid, result.code)
+
+    def store() -> list[Any]:
+        return lock.store.store_sent(
+            vid,
+            lock.token,
+            code_digest=digest,
+            id_sms=result.id_sms,
+            status=result.status,
+            ttl_ms=s.codes.ttl_seconds * 1000,
+            first_poll_ms=first_poll_ms,
+            max_attempts=s.codes.max_attempts,
+            poll_ttl_ms=int((s.polling.max_age_seconds + s.polling.max_delay_seconds) * 1000)
+            + 60_000,
+            poll_slack_ms=POLL_SLACK_MS,
+            poll_grace_ms=POLL_MARKER_GRACE_MS,
+            poll_batch=s.polling.batch_size,
+        )
+
+    stored = store()
+    if stored[0] == "discarded" and stored[1] == "lock_lost" and _reclaimed(lock):
+        stored = store()
+    if stored[0] != "sent":
+        log.warning("send %s: sent, but the record is now %s; code discarded", vid, stored[1])
+        return SendOutcome("skipped")
     # store_sent also decided whether this send must queue the next poll task (one Lua call).
     poll = (str(stored[1]), int(stored[2]) / 1000) if int(stored[1]) else None
     return SendOutcome("sent", poll=poll)

@@ -100,7 +100,8 @@ def test_check_reports_each_part(redis_url: str, sandbox: Sandbox) -> None:
     assert good.returncode == 0, good.stdout
     assert [
         line.split()[0] for line in good.stdout.splitlines() if not line.startswith("note")
-    ] == ["ok"] * 4
+    ] == ["ok"] * 5
+    assert "ok   text      1 SMS part with a 6-digit code" in good.stdout
     bad = run(make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "x"), "check")
     assert bad.returncode == 1 and "FAIL gateway" in bad.stdout and "auth_failed" in bad.stdout
 

@@ -1,6 +1,7 @@
 -- send_code, step 1: take the per-verification send lock and move queued -> sending.
 -- KEYS: 1 record, 2 history, 3 lock   ARGV: 1 lock token, 2 lock ttl ms, 3 channel, 4 id
--- Returns {'claimed', phone, ms left before the send deadline} | {'done', state} | {'missing'}
+-- Returns {'claimed', phone, ms left before the send deadline, state before the claim}
+--       | {'done', state} | {'missing'}
 --       | {'busy', lock ms left} | {'deadline'}
 local r = KEYS[1]
 local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline')
@@ -24,4 +25,4 @@ if state == 'queued' then
   set_state(r, 'sending', now)
   record_event(r, KEYS[2], ARGV[3], ARGV[4], 'sending')
 end
-return {'claimed', f[2], left}
+return {'claimed', f[2], left, state}

@@ -2,10 +2,11 @@
 -- KEYS: 1 record, 2 history, 3 lock
 -- ARGV: 1 lock token, 2 error code, 3 error message, 4 id_sms or '', 5 delivery status or '',
 --       6 channel, 7 id
--- Returns {'failed'} | {'discarded', state}
+-- Returns {'failed'} | {'discarded', state} | {'discarded', 'lock_lost'} (the lock is not ours)
 local r = KEYS[1]
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'discarded', 'lock_lost'} end
 local state = redis.call('HGET', r, 'state')
-if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+redis.call('DEL', KEYS[3])
 if state ~= 'sending' and state ~= 'queued' then return {'discarded', state or 'missing'} end
 local now = now_ms()
 set_state(r, 'failed', now)

@@ -4,9 +4,11 @@
 --       (0: nothing to poll), 7 channel, 8 id, 9 max attempts, 10 poll set ttl ms,
 --       11 poll slack ms, 12 poll marker grace ms, 13 poll batch size
 -- Returns {'sent', poll task due ms, its delay ms} (0, 0: none to queue) | {'discarded', state}
+--       | {'discarded', 'lock_lost'}: the lock is no longer ours, a newer send may be under way
 local r = KEYS[1]
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'discarded', 'lock_lost'} end
 local state = redis.call('HGET', r, 'state')
-if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+redis.call('DEL', KEYS[3])
 if state ~= 'sending' and state ~= 'sent' then return {'discarded', state or 'missing'} end
 local now = now_ms()
 redis.call('HSET', r, 'state', 'sent', 'updated_at', now, 'code_hmac', ARGV[2],
