@@ -56,6 +56,7 @@ class Sandbox:
     """The sandbox as a child process on ``cpu`` (when the machine has more than one)."""
 
     def __init__(self, cpu: int | None, *flags: str) -> None:
+        flags = ("--no-duplicate-window", *flags)  # one phone, thousands of identical requests
         cmd = [sys.executable, "-m", "worker.sandbox", "--port", "0", "--balance", "1e12", *flags]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)

@@ -96,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._stall_body(provider)
         if kind == "trickle":
             return self._trickle(provider)
+        if kind == "tricklehead":
+            return self._trickle_head(provider)
         if kind == "html":
             page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
             return self._raw(502, page, "text/html")
@@ -152,6 +154,19 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._write_quietly(b" "):
                 return
             time.sleep(0.1)
+        self._write_quietly(body)
+
+    def _trickle_head(self, provider: str) -> None:
+        """The status line and headers a byte at a time, each gap under the read timeout."""
+        body = json.dumps(_success(provider)).encode()
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        for byte in head:
+            if not self._write_quietly(bytes([byte])):
+                return
+            time.sleep(0.05)
         self._write_quietly(body)
 
     def _write_quietly(self, data: bytes) -> bool:

@@ -49,15 +49,12 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
     started: list[RunningSandbox] = []
 
     def start(**overrides: Any) -> Sandbox:
+        # The duplicate-request rule is off unless a test asks for it: tests resend to one
+        # phone within seconds (OTP_RESEND_COOLDOWN_SECONDS=0), which the platform refuses.
         config = SandboxConfig(
-            **{
-                "login": LOGIN,
-                "password": PASSWORD,
-                "deliver_after_ms": 300,
-                "seed": 1,
-                **overrides,
-            }
-        )
+            **{"login": LOGIN, "password": PASSWORD, "deliver_after_ms": 300, "seed": 1,
+               "duplicate_window_ms": 0, **overrides}
+        )  # fmt: skip
         running = start_in_thread(config)
         started.append(running)
         return Sandbox(running)

@@ -2,7 +2,8 @@
 
 The widget on the page proves nothing by itself: anyone can post any string as a token, so
 ``request_code`` asks the captcha provider whether the token is real. The user is waiting, so
-every check is one HTTP call with a hard timeout and no retries. Failures of the provider
+every check is one HTTP call with a hard wall-clock timeout (connect, headers and body
+together) and no retries. Failures of the provider
 (timeout, outage, an answer that is not its JSON) are kept apart from a "no" about the token:
 the caller's ``fail_open`` setting decides only the former, never the latter.
 
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
+from .gateway.deadline import call_deadline, watched_session
 from .gateway.validation import url_problem
 
 __all__ = [
@@ -166,19 +167,31 @@ class _HTTPVerifier:
     # -- shared plumbing ------------------------------------------------------------------
 
     def _post(self, form: Mapping[str, str]) -> tuple[int, bytes]:
-        """POST the form; return status and body, read within the overall deadline.
+        """POST the form; return status and body, all within ``timeout`` of wall-clock time.
 
-        ``requests`` timeouts are per phase (connect, then each socket read), so half the budget
-        goes to each, and the body is read one socket read at a time against a single deadline:
-        a provider dribbling bytes cannot hold the user much past ``timeout``.
+        ``requests`` timeouts are per phase (connect, then each socket read): a provider that
+        dribbles its headers or body a byte at a time would hold the user for as long as it
+        likes. ``call_deadline`` cuts the call's sockets when the time is up (sessions built by
+        ``watched_session``, the default); for a caller's own session the body is still read
+        against the deadline between socket reads.
         """
-        deadline = time.monotonic() + self._timeout
-        half = self._timeout / 2
+        with call_deadline(self._timeout) as call:
+            try:
+                answer = self._post_within(form, time.monotonic() + self._timeout)
+            except requests.RequestException:
+                if call.expired:
+                    raise requests.Timeout from None
+                raise
+            if call.expired:  # cut mid-answer: what was read may be a stub
+                raise requests.Timeout
+            return answer
+
+    def _post_within(self, form: Mapping[str, str], deadline: float) -> tuple[int, bytes]:
         with self._session.post(
             self._url,
             data=dict(form),
             headers={"Accept": "application/json"},
-            timeout=(half, half),
+            timeout=(self._timeout, self._timeout),
             stream=True,
             allow_redirects=False,  # a redirect is not an answer, and must not move the secret
         ) as response:
@@ -365,14 +378,10 @@ _session_pid: int | None = None
 
 
 def _shared_session() -> requests.Session:
-    """One pooled session per process: Celery prefork children must not share parent sockets."""
+    """One pooled session per process: Celery prefork children must not share parent sockets.
+    No proxies or ``.netrc`` from the environment; every call bounded by ``call_deadline``."""
     global _session, _session_pid
     with _session_lock:
         if _session is None or _session_pid != os.getpid():
-            session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            session.trust_env = False  # no surprise proxies or .netrc credentials
-            _session, _session_pid = session, os.getpid()
+            _session, _session_pid = watched_session(pool_size=32), os.getpid()
         return _session

@@ -12,6 +12,7 @@ from kombu import Connection
 
 from .endpoint import endpoint
 from .gateway import GatewayError
+from .gateway.validation import CODE_PLACEHOLDER, sms_parts
 from .runtime import Runtime
 from .settings import Settings, SettingsError
 from .store import StoreUnavailable
@@ -54,6 +55,10 @@ def collect() -> tuple[list[Check], list[str]]:
         return [Check("settings", False, problem) for problem in exc.problems], notes
     sender, service = settings.gateway.sender, settings.codes.service_name
     checks.append(Check("settings", True, f"sender {sender}, service {service}"))
+    codes = settings.codes
+    parts = sms_parts(codes.message_text.replace(CODE_PLACEHOLDER, "0" * codes.length))
+    plural = "s" if parts > 1 else ""
+    checks.append(Check("text", True, f"{parts} SMS part{plural} with a {codes.length}-digit code"))
     if settings.captcha.mode == "off":
         notes.append("captcha is off here: make sure your form checks one (the guide requires it)")
     rt = Runtime.from_settings(settings)

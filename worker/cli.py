@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +62,17 @@ def _wait_for_send(verification_id: str, seconds: float) -> dict[str, Any]:
         if status["state"] not in ("queued", "sending") or time.monotonic() >= deadline:
             return status
         time.sleep(0.1)
+
+
+def _wait_seconds(raw: str) -> float:
+    """A finite, non-negative number of seconds (``nan`` would never compare true and never end)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("must be a finite number of seconds, 0 or more")
+    return value
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -266,7 +278,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--captcha", help="captcha token from the form")
     p.add_argument("--idempotency-key", help="the same key within the code TTL sends nothing new")
     p.add_argument(
-        "--wait", type=float, metavar="SECONDS", help="wait until the code is sent or failed"
+        "--wait",
+        type=_wait_seconds,
+        metavar="SECONDS",
+        help="wait until the code is sent or failed",
     )
     p = add("verify", cmd_verify, "check the CODE a user typed for verification ID")
     p.add_argument("id", help=_ID_HELP)

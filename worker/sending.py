@@ -2,28 +2,45 @@
 
 Idempotent by construction: the send lock and the record's state decide whether to call the
 gateway at all, so a redelivered or duplicated message never sends a second SMS while the
-first attempt is alive or done; and only the latest claimant may store a result.
+first attempt is alive or done. The lock is extended before every gateway attempt and a send
+that finds it taken over stops without calling the gateway or storing anything: whoever claimed
+it since is the newer send, and only its code may verify (the Store keeps the latest claimant
+in the record and stores nothing for an older one).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .codes import code_digest
-from .gateway import DeliveryFailed, GatewayError, SendResult, call_with_retries, is_final
+from .gateway import (
+    DeliveryFailed,
+    GatewayError,
+    MaybeSent,
+    RetryPolicy,
+    SendResult,
+    call_with_retries,
+    is_final,
+)
 from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS, PUSH_FIRST_POLL_SECONDS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
-from .store import Claim, ClaimOutcome, PollTask, StoreUnavailable
+from .store import Claim, ClaimOutcome, PollTask, Store, StoreUnavailable
 
 __all__ = ["SendOutcome", "send_verification"]
 
 log = logging.getLogger("targetsms.send")
+
+# After waiting out the gateway's duplicate window, a send needs at least this long for one
+# more attempt; with less left it ends ``duplicate_request`` at once instead.
+MIN_ATTEMPT_SECONDS = 2.0
+# Beyond the duplicate window itself: clocks and the gateway's own timing differ a little.
+DUPLICATE_MARGIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,93 +48,69 @@ class SendOutcome:
     result: str  # sent, failed, skipped, busy, missing
     retry_in: float | None = None  # busy: try again after this many seconds
     poll: PollTask | None = None  # a poll task to queue
-    error: str | None = None  # failed: the stable error code
+    error: str | None = None  # failed: the stable error code stored on the record
 
 
 class _LockLost(Exception):
-    """Another worker took this send over: stop before calling the gateway again."""
+    """Another worker claimed this send since: do not call the gateway, do not store."""
+
+
+class _SendLock:
+    def __init__(self, store: Store, verification_id: str, token: str, ttl_ms: int) -> None:
+        self.store = store
+        self.verification_id = verification_id
+        self.token = token
+        self.ttl_ms = ttl_ms
+
+    def extend(self) -> None:
+        # Redis being away raises here: the task hands the message back (see tasks/send.py).
+        if not self.store.extend_lock(self.verification_id, self.token, self.ttl_ms):
+            raise _LockLost
+
+    def sleep_until(self, when: float, clock: Callable[[], float]) -> None:
+        """Wait, keeping the lock: a copy of this message must not send into the window."""
+        step = self.ttl_ms / 3000
+        while (left := when - clock()) > 0:
+            self.extend()
+            time.sleep(min(left, step))
+        self.extend()
 
 
 def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
+    """Claim, call the gateway within the deadline, store the outcome under the same lock.
+
+    The platform refuses a request identical to one it accepted less than a minute earlier.
+    Met after an answer that may have been accepted (or by a send resumed after a worker died
+    mid-call), that refusal means an SMS probably went out with a code we do not know, so the
+    send waits the window out and sends again if the deadline leaves room for an attempt;
+    otherwise it ends ``failed`` with ``duplicate_request`` and ``resend`` works. The wait
+    happens here, inside the task, holding and extending the lock, rather than as a Celery
+    retry with a countdown: a countdown of a minute outlives the Redis broker's visibility
+    timeout (the message would be delivered twice), and a send that let go of its lock would
+    let any copy of the message claim it and run into the same refusal, or store beside it.
+    It costs one pool slot for up to a minute, in a case that should be rare.
+    """
     token = secrets.token_hex(8)
-    claim = rt.store.claim_send(verification_id, token, int(rt.settings.lock_ttl_seconds * 1000))
+    lock_ttl_ms = int(rt.settings.lock_ttl_seconds * 1000)
+    claim = rt.store.claim_send(verification_id, token, lock_ttl_ms)
     if claim.outcome is not ClaimOutcome.CLAIMED:
         return _not_claimed(verification_id, claim)
     log.debug(
-        "send %s: claimed, %.1f s left before the deadline", verification_id, claim.left_ms / 1000
+        "send %s: claimed%s, %d ms before the deadline",
+        verification_id,
+        " (resumed)" if claim.resumed else "",
+        claim.left_ms,
     )
+    lock = _SendLock(rt.store, verification_id, token, lock_ttl_ms)
     try:
-        result = _call_gateway(rt, verification_id, token, claim)
-    except _Failed as failure:
-        return failure.outcome
-    return _store_sent(rt, verification_id, token, result)
-
-
-def _not_claimed(verification_id: str, claim: Claim) -> SendOutcome:
-    if claim.outcome is ClaimOutcome.MISSING:
-        log.warning("send %s: no record (expired or never created)", verification_id)
-        return SendOutcome("missing")
-    if claim.outcome is ClaimOutcome.DONE:
-        log.info("send %s: already %s, not sending again", verification_id, claim.state)
-        return SendOutcome("skipped")
-    if claim.outcome is ClaimOutcome.DEADLINE:
-        log.warning("send %s: deadline passed before a worker took it", verification_id)
-        return SendOutcome("failed", error="deadline_exceeded")
-    log.info(
-        "send %s: another worker holds the send lock (%s ms left)", verification_id, claim.lock_ms
-    )
-    return SendOutcome("busy", retry_in=min(claim.lock_ms / 1000, BUSY_RETRY_MAX_DELAY))
-
-
-class _Failed(Exception):
-    def __init__(self, outcome: SendOutcome) -> None:
-        self.outcome = outcome
-
-
-def _call_gateway(rt: Runtime, verification_id: str, token: str, claim: Claim) -> SendResult:
-    """The gateway call with retries within the send deadline; a failure is stored, then
-    raised as ``_Failed`` with the outcome to report."""
-    s = rt.settings
-    lock_ttl_ms = int(s.lock_ttl_seconds * 1000)
-    attempts = 0
-
-    def before_attempt(n: int) -> None:
-        nonlocal attempts
-        attempts = n
-        if n > 1:
-            # If Redis blinks here, go on: the claim in the record still keeps a second
-            # worker's result from being stored over ours, and ours over theirs.
-            with contextlib.suppress(StoreUnavailable):
-                if not rt.store.extend_lock(verification_id, token, lock_ttl_ms):
-                    raise _LockLost
-
-    def failed(code: str, message: str, id_sms: str = "", status: str = "") -> _Failed:
-        log.warning("send %s failed: %s after %d attempt(s)", verification_id, code, attempts)
-        rt.store.store_failed(
-            verification_id, token, error_code=code, message=message, id_sms=id_sms, status=status
-        )
-        return _Failed(SendOutcome("failed", error=code))
-
-    try:
-        return call_with_retries(
-            lambda time_left: rt.gateway.send_code(
-                claim.phone,
-                text=s.codes.message_text,
-                code_length=s.codes.length,
-                time_left=time_left,
-            ),
-            deadline=time.time() + claim.left_ms / 1000,
-            policy=rt.retry_policy,
-            context=verification_id,
-            on_attempt=before_attempt,
-        )
+        result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, claim.resumed)
     except _LockLost:
-        log.warning("send %s: another worker took the send over; stopping", verification_id)
-        raise _Failed(SendOutcome("skipped")) from None
+        log.warning("send %s: another worker took the send over; stopped", verification_id)
+        return SendOutcome("skipped")
     except DeliveryFailed as exc:
-        raise failed(exc.code, exc.message, exc.id_sms, exc.status) from None
+        return _store_failed(lock, exc.code, exc.message, id_sms=exc.id_sms, status=exc.status)
     except GatewayError as exc:
-        raise failed(exc.code, exc.message) from None
+        return _store_failed(lock, exc.code, exc.message)
     except StoreUnavailable:
         raise  # Redis is away: the task hands the message back
     except Exception as exc:
@@ -129,23 +122,131 @@ def _call_gateway(rt: Runtime, verification_id: str, token: str, claim: Claim) -
             type(exc).__name__,
             "".join(traceback.format_tb(exc.__traceback__)),
         )
-        raise failed("internal_error", "unexpected worker error") from None
+        return _store_failed(lock, "internal_error", "unexpected worker error")
+    return _store_sent(rt, lock, result)
 
 
-def _store_sent(rt: Runtime, verification_id: str, token: str, result: SendResult) -> SendOutcome:
+def _not_claimed(verification_id: str, claim: Claim) -> SendOutcome:
+    if claim.outcome is ClaimOutcome.MISSING:
+        log.warning("send %s: no record (expired or never created)", verification_id)
+        return SendOutcome("missing")
+    if claim.outcome is ClaimOutcome.DONE:
+        log.info("send %s: already %s, not sending again", verification_id, claim.state)
+        return SendOutcome("skipped")
+    if claim.outcome is ClaimOutcome.DEADLINE:
+        log.warning("send %s: deadline passed before a worker took it", verification_id)
+        return SendOutcome("failed", error="deadline_exceeded")  # as claim_send.lua stores it
+    log.info("send %s: another worker holds the send lock (%d ms)", verification_id, claim.lock_ms)
+    return SendOutcome("busy", retry_in=min(claim.lock_ms / 1000, BUSY_RETRY_MAX_DELAY))
+
+
+def _call_gateway(
+    rt: Runtime, lock: _SendLock, phone: str, seconds_left: float, resumed: bool
+) -> SendResult:
     s = rt.settings
+    vid = lock.verification_id
+    clock = time.time
+    deadline = clock() + seconds_left
+    maybe_sent = MaybeSent()
+    # When an identical request may last have been accepted: a resumed send's predecessor
+    # called the gateway at some moment before this claim.
+    accepted_by = clock() if resumed else None
+    attempts = 0
+    window = s.gateway.duplicate_window_seconds
+    policy = rt.retry_policy
+
+    def before_attempt(n: int) -> None:
+        nonlocal attempts
+        attempts += 1
+        lock.extend()
+
+    while True:
+        try:
+            result = call_with_retries(
+                lambda time_left: rt.gateway.send_code(
+                    phone,
+                    text=s.codes.message_text,
+                    code_length=s.codes.length,
+                    time_left=time_left,
+                ),
+                deadline=deadline,
+                policy=RetryPolicy(
+                    max_attempts=max(1, policy.max_attempts - attempts),
+                    initial_delay=policy.initial_delay,
+                    max_delay=policy.max_delay,
+                    jitter=policy.jitter,
+                ),
+                context=vid,
+                clock=clock,
+                on_attempt=before_attempt,
+                maybe_sent=maybe_sent,
+            )
+        except GatewayError as exc:
+            anchor = maybe_sent.last_at if maybe_sent.last_at is not None else accepted_by
+            if exc.code != "duplicate_request" or anchor is None:
+                _log_failure(vid, exc, attempts, maybe_sent)
+                raise
+            # Our own earlier request was probably accepted: an SMS with an unknown code.
+            retry_at = anchor + window + DUPLICATE_MARGIN_SECONDS
+            if retry_at + MIN_ATTEMPT_SECONDS > deadline or attempts >= policy.max_attempts:
+                log.warning(
+                    "send %s: duplicate refused; an SMS probably went out with an unknown code "
+                    "and the deadline ends before the gateway's window does",
+                    vid,
+                )
+                raise
+            log.warning(
+                "send %s: duplicate refused; an SMS probably went out with an unknown code; "
+                "sending again in %.1f s",
+                vid,
+                retry_at - clock(),
+            )
+            lock.sleep_until(retry_at, clock)
+            maybe_sent.last_at = accepted_by = None  # that window is over
+            continue
+        log.info(
+            "sent %s id_sms=%s status=%s attempts=%d", vid, result.id_sms, result.status, attempts
+        )
+        return result
+
+
+def _log_failure(vid: str, exc: GatewayError, attempts: int, maybe_sent: MaybeSent) -> None:
+    log.warning(
+        "send %s failed: %s after %d attempt(s)%s",
+        vid,
+        exc.code,
+        attempts,
+        f", {maybe_sent.spent} of them maybe sent" if maybe_sent.spent else "",
+    )
+
+
+def _store_failed(
+    lock: _SendLock, code: str, message: str, *, id_sms: str = "", status: str = ""
+) -> SendOutcome:
+    stored = lock.store.store_failed(
+        lock.verification_id, lock.token, error_code=code, message=message,
+        id_sms=id_sms, status=status,
+    )  # fmt: skip
+    if not stored.stored:
+        log.warning("send %s: failed, but the record is now %s", lock.verification_id, stored.state)
+        return SendOutcome("skipped")
+    return SendOutcome("failed", error=code)
+
+
+def _store_sent(rt: Runtime, lock: _SendLock, result: SendResult) -> SendOutcome:
+    s = rt.settings
+    vid = lock.verification_id
     first_delay = s.polling.first_delay_seconds
     if s.gateway.push:  # statuses arrive by push: the poll is only a late safety net
         first_delay = max(first_delay, PUSH_FIRST_POLL_SECONDS)
-    first_poll_ms = 0 if is_final(result.status) else int(first_delay * 1000)
-    stored = rt.store.store_sent(
-        verification_id,
-        token,
-        code_digest=code_digest(rt.secret, verification_id, result.code),
+    stored = lock.store.store_sent(
+        vid,
+        lock.token,
+        code_digest=code_digest(rt.secret, vid, result.code),
         id_sms=result.id_sms,
         status=result.status,
         ttl_ms=s.codes.ttl_seconds * 1000,
-        first_poll_ms=first_poll_ms,
+        first_poll_ms=0 if is_final(result.status) else int(first_delay * 1000),
         max_attempts=s.codes.max_attempts,
         poll_ttl_ms=int((s.polling.max_age_seconds + s.polling.max_delay_seconds) * 1000) + 60_000,
         poll_slack_ms=POLL_SLACK_MS,
@@ -153,10 +254,7 @@ def _store_sent(rt: Runtime, verification_id: str, token: str, result: SendResul
         poll_batch=s.polling.batch_size,
     )
     if not stored.stored:
-        log.warning(
-            "send %s: sent, but the record is now %s; code discarded", verification_id, stored.state
-        )
+        log.warning("send %s: sent, but the record is now %s; code discarded", vid, stored.state)
         return SendOutcome("skipped")
-    log.info("sent %s id_sms=%s status=%s", verification_id, result.id_sms, result.status)
     # store_sent also decided whether this send must queue the next poll task (one Lua call).
     return SendOutcome("sent", poll=stored.poll)

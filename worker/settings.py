@@ -97,6 +97,8 @@ class GatewaySettings:
     read_timeout: float = env("TARGETSMS_READ_TIMEOUT", 10.0, lo=0.1, hi=120)
     push: bool = env("TARGETSMS_PUSH", False)  # statuses are pushed: polling is a safety net
     push_token: str = env("TARGETSMS_PUSH_TOKEN", "", secret=True)  # the receiver's URL secret
+    # The gateway refuses a request identical to one it accepted this recently.
+    duplicate_window_seconds: float = env("TARGETSMS_DUPLICATE_WINDOW_SECONDS", 60.0, lo=1, hi=600)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class CodeSettings:
     max_attempts: int = env("OTP_MAX_ATTEMPTS", 5, lo=1, hi=100)
     resend_cooldown_seconds: int = env("OTP_RESEND_COOLDOWN_SECONDS", 60, lo=0, hi=_DAY)
     max_sends: int = env("OTP_MAX_SENDS", 5, lo=1, hi=100)
-    send_deadline_seconds: int = env("OTP_SEND_DEADLINE_SECONDS", 60, lo=1, hi=3600)
+    send_deadline_seconds: int = env("OTP_SEND_DEADLINE_SECONDS", 90, lo=1, hi=3600)
     send_max_attempts: int = env("OTP_SEND_MAX_ATTEMPTS", 8, lo=1, hi=100)
     record_ttl_seconds: int = env("OTP_RECORD_TTL_SECONDS", 3600, lo=1, hi=30 * _DAY)
 

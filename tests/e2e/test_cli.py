@@ -175,12 +175,13 @@ def test_check_reports_each_part(
     report = json.loads(good.stdout)  # one JSON object
     assert report["ok"] is True
     assert [(c["part"], c["ok"]) for c in report["checks"]] == [
-        (part, True) for part in ("settings", "redis", "broker", "workers", "gateway")
+        (part, True) for part in ("settings", "text", "redis", "broker", "workers", "gateway")
     ]
     text = run(settings, "check", "--text")
     assert [
         line.split()[0] for line in text.stdout.splitlines() if not line.startswith("note")
-    ] == ["ok"] * 5
+    ] == ["ok"] * 6
+    assert "text      1 SMS part with a 6-digit code" in text.stdout
     bad = run(make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "x"), "check")
     assert bad.returncode == 1
     failed = {c["part"]: c["detail"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]}

@@ -296,6 +296,17 @@ def test_trickling_answer_is_cut_at_the_overall_deadline(stand_in: StandIn, prov
     assert elapsed < 0.9
 
 
+def test_dribbled_headers_are_cut_at_the_overall_deadline(stand_in: StandIn, provider: str) -> None:
+    """A provider that sends its status line and headers a byte every 50 ms (about 4 s in all)
+    is cut at the timeout: the per-read timeout alone would wait for all of it."""
+    started = time.monotonic()
+    result = verifier(stand_in, provider, timeout=0.4).verify(token("tricklehead"))
+    elapsed = time.monotonic() - started
+
+    assert result == CaptchaResult(ok=False, reason="timeout")
+    assert elapsed < 0.7, elapsed
+
+
 @pytest.fixture(scope="module")
 def closed_port() -> int:
     with socket.socket() as s:

@@ -141,7 +141,10 @@ def stats(sb: RunningSandbox) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningSandbox]:
-    config = SandboxConfig(login="LOGIN", password="PASSWORD", deliver_after_ms=300, seed=1)
+    # The duplicate rule off: these tests repeat one request; the rule has tests of its own.
+    config = SandboxConfig(
+        login="LOGIN", password="PASSWORD", deliver_after_ms=300, seed=1, duplicate_window_ms=0
+    )
     with start_in_thread(config) as running:
         yield running
 
@@ -210,13 +213,13 @@ def test_code_substituted_everywhere_in_text(sb: RunningSandbox) -> None:
         (send_request(password="WRONG"), "Неверный логин или пароль"),
         (send_request(login="login"), "Неверный логин или пароль"),
         (send_request(login=""), "Неверный логин или пароль"),
-        (send_request(phone=""), "Не указан номер телефона."),
+        (send_request(phone=""), "Укажите номер телефона."),
+        (send_request(phone="+790012345678901"), "Номер телефона должен быть меньше 15 символов."),
         (send_request(length="0"), "random_string_len"),
         (send_request(length="11"), "random_string_len"),
         (send_request(length="four"), "random_string_len"),
         (send_request(length="-1"), "random_string_len"),
         (send_request(text="Ваш код 1234"), "{код}"),
-        (send_request(text=" "), "Нет текста сообщения."),
         (send_request().replace(b"<sender>target</sender>", b""), "Нет отправителя."),
     ],
 )
@@ -229,9 +232,26 @@ def test_bad_send_requests_answer_russian_error_with_http_200(
     assert outbox(sb) == []
 
 
-@pytest.mark.parametrize("phone", ["79001234567", "+7 900 123 45 67", "+7900abc4567", "+7", "+٧٩٠"])
-def test_phone_must_be_plus_and_digits(sb: RunningSandbox, phone: str) -> None:
+@pytest.mark.parametrize(
+    "phone", ["+7 900 1234567", "+7(900)1234567", "+7900abc4567", "+7", "+٧٩٠", "++79001234567"]
+)
+def test_phone_junk_is_refused(sb: RunningSandbox, phone: str) -> None:
     assert "Неверный формат номера телефона" in error_text(sb, phone)
+
+
+def test_phone_with_or_without_plus_is_one_recipient(sb: RunningSandbox) -> None:
+    """The guide sends ``+7…``; the official PHP sample strips the ``+``."""
+    plain = ok(sb, "79001234567")
+    plus = ok(sb, "+79001234567")
+    messages = outbox(sb, "?phone=%2B79001234567")
+    assert [m["id_sms"] for m in messages] == [plain["id_sms"], plus["id_sms"]]
+    assert {m["phone"] for m in messages} == {"+79001234567"}
+
+
+def test_empty_text_gets_the_default_text(sb: RunningSandbox) -> None:
+    for text in ("", " "):
+        code = ok(sb, text=text)["code"]
+        assert outbox(sb)[-1]["text"] == f"Временный пароль: {code}"
 
 
 def test_get_on_api_path_reads_as_no_post_data(sb: RunningSandbox) -> None:
@@ -253,7 +273,20 @@ def test_magic_table_is_documented_and_well_formed() -> None:
     for phone, entry in MAGIC_PHONES.items():
         assert re.fullmatch(r"\+7999000\d{4}", phone)
         assert entry.doc and f"`{phone}`" in table
-    assert len(MAGIC_PHONES) == 8 + 9 + 11 + 3 * 10 + 1
+    assert len(MAGIC_PHONES) == 8 + 9 + 11 + 3 * 10 + 1 + 3 * 10
+
+
+def test_invented_texts_are_marked_and_documented_ones_are_used() -> None:
+    from worker.sandbox import magic
+
+    documented = {
+        "POST данные отсутствуют", "Неправильный формат XML документа",
+        "Неправильный логин или пароль", "Укажите номер телефона.", "Закончились SMS.",
+        "Номер телефона должен быть меньше 15 символов.", "Нет текста сообщения.",
+    }  # fmt: skip
+    texts = {v for k, v in vars(magic).items() if k.startswith("E_")}
+    assert documented <= texts
+    assert texts >= magic.INVENTED_TEXTS and not documented & magic.INVENTED_TEXTS
 
 
 @pytest.mark.parametrize(
@@ -464,9 +497,9 @@ def test_balance_goes_down_per_sms_part(sb: RunningSandbox) -> None:
 
 def test_insufficient_funds_when_balance_runs_out() -> None:
     with start_in_thread(SandboxConfig(balance=Decimal("2.40"))) as sb:
-        ok(sb)
-        ok(sb)
-        assert error_text(sb) == "Недостаточно средств для отправки SMS."
+        ok(sb, "+79001234567")
+        ok(sb, "+79001234568")
+        assert error_text(sb, "+79001234569") == "Закончились SMS."
         assert balance(sb) == (Decimal("0.10"), 0)
 
 
@@ -580,7 +613,7 @@ def test_latency_knob_delays_api_answers_only() -> None:
 
 def test_fault_rates_are_random_but_seeded_and_spare_magic_phones() -> None:
     def run_once() -> list[int]:
-        config = SandboxConfig(html_rate=0.3, malformed_rate=0.3, seed=42)
+        config = SandboxConfig(html_rate=0.3, malformed_rate=0.3, seed=42, duplicate_window_ms=0)
         with start_in_thread(config) as sb:
             url = f"{sb.url}/password_generation/api.php"
             codes = [post(url, send_request()).status_code for _ in range(40)]
@@ -632,3 +665,169 @@ def test_cli_subprocess_prints_port_and_stops_cleanly(signum: signal.Signals) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- the duplicate rule, answers that lie, the official PHP sample ----------------------------
+
+
+def _engine(clock: list[float], **config: Any) -> Any:
+    from worker.sandbox.engine import Engine
+
+    config = {"login": "LOGIN", "password": "PASSWORD", "seed": 1, **config}
+    return Engine(SandboxConfig(**config), clock=lambda: clock[0])
+
+
+def _answer_tag(answer: Any) -> tuple[str, str]:
+    (child,) = etree.fromstring(answer.xml)
+    return child.tag, child.text or ""
+
+
+def test_identical_request_within_a_minute_is_refused_on_the_clock() -> None:
+    clock = [1000.0]
+    engine = _engine(clock, login=None, password=None)  # any account; the rule is on by default
+    first = engine.password_generation(send_request())
+    assert _answer_tag(first)[0] == "success"
+    clock[0] += 59.9
+    tag, text = _answer_tag(engine.password_generation(send_request()))
+    assert tag == "error"
+    assert text == "Попытка отправки более одного одинакового запроса в течение минуты"
+    # The same recipient however the number is spelt; any other field makes it another request.
+    assert _answer_tag(engine.password_generation(send_request("79001234567")))[0] == "error"
+    for other in (
+        send_request("+79001234568"),
+        send_request(length="5"),
+        send_request(text="Другой текст {код}"),
+        send_request().replace(b">target<", b">target2<"),
+        send_request(login="other"),
+    ):
+        assert _answer_tag(engine.password_generation(other))[0] == "success"
+    clock[0] += 0.1  # 60 s after the accepted one
+    assert _answer_tag(engine.password_generation(send_request()))[0] == "success"
+    assert len(engine.outbox("+79001234567")) == 1 + 4 + 1  # none of the refused ones
+
+
+def test_only_accepted_requests_open_the_window() -> None:
+    clock = [0.0]
+    engine = _engine(clock)
+    body = send_request("+79990000101")  # connection_error first: nothing went out
+    assert b'status="connection_error"' in engine.password_generation(body).xml
+    assert b'status="send"' in engine.password_generation(body).xml
+    assert _answer_tag(engine.password_generation(body))[0] == "error"
+    refused = send_request(password="WRONG")
+    for _ in range(2):
+        assert _answer_tag(engine.password_generation(refused)) == (
+            "error",
+            "Неверный логин или пароль",
+        )
+
+
+def test_duplicate_rule_is_on_over_http_by_default_and_off_on_request() -> None:
+    with start_in_thread(SandboxConfig()) as sb:
+        ok(sb)
+        assert "одинакового запроса" in error_text(sb)
+        assert len(outbox(sb)) == 1
+    with start_in_thread(SandboxConfig(duplicate_window_ms=0)) as sb:
+        ok(sb)
+        ok(sb)
+
+
+def test_cli_flags_for_the_new_knobs() -> None:
+    import argparse
+
+    from worker.sandbox import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    default = config_from_args(parser.parse_args([]))
+    assert (default.duplicate_window_ms, default.state_batch_error) == (60_000, False)
+    config = config_from_args(
+        parser.parse_args(["--no-duplicate-window", "--state-batch-error", "--trickle-ms", "20"])
+    )
+    assert config.duplicate_window_ms == 0 and config.state_batch_error
+    assert config.trickle_ms == 20
+
+
+def _raw_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[bytes, list[float]]:
+    """Send ``request`` on a fresh socket; return the answer and when each read arrived."""
+    arrivals: list[float] = []
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        started = time.monotonic()
+        while b"\r\n\r\n" not in data or not data.endswith(b"</response>\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            arrivals.append(time.monotonic() - started)
+    return data, arrivals
+
+
+def _http(body: bytes, content_type: str = "text/xml; charset=utf-8") -> bytes:
+    return (
+        "POST /password_generation/api.php HTTP/1.1\r\nHost: apiagent.ru\r\nAccept: */*\r\n"
+        f"Content-type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def test_trickling_answer_comes_a_byte_at_a_time_after_the_sms_went_out() -> None:
+    with start_in_thread(SandboxConfig(trickle_ms=20, duplicate_window_ms=0)) as sb:
+        data, arrivals = _raw_exchange(sb.port, _http(send_request("+79990000701")))
+        assert len(outbox(sb)) == 1  # sent and billed before the answer even started
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"<success code=" in body
+        assert len(arrivals) > len(data) / 2  # byte by byte, not in one write
+        assert arrivals[-1] >= len(data) * 0.02 * 0.8
+        # Second time the answer is plain.
+        data, arrivals = _raw_exchange(sb.port, _http(send_request("+79990000701")))
+        assert len(arrivals) <= 3 and b"<success" in data
+
+
+def test_lost_and_short_code_answers_after_the_sms_went_out(sb: RunningSandbox) -> None:
+    lost = post(f"{sb.url}/password_generation/api.php", send_request("+79990000800"))
+    assert lost.status_code == 200 and lost.content.endswith(b'<success code="')
+    short = ok(sb, "+79990000900")
+    (lost_sms, short_sms) = outbox(sb)
+    assert len(short["code"]) == 1 and len(str(short_sms["code"])) == 4
+    assert lost_sms["phone"] == "+79990000800"
+
+
+def test_state_batch_error_flag_answers_one_request_level_error() -> None:
+    with start_in_thread(SandboxConfig(state_batch_error=True, duplicate_window_ms=0)) as sb:
+        good = ok(sb)["id_sms"]
+        assert [(e.tag, e.get("id_sms")) for e in states(sb, good)] == [("state", good)]
+        answer = states(sb, good, "999")
+        assert [(e.tag, e.get("id_sms"), e.text) for e in answer] == [
+            ("error", None, "Сообщение с таким ID не найдено")
+        ]
+
+
+# The official PHP sample's request, byte for byte: its XML literal keeps the source file's LF
+# line breaks and indentation, credentials go in unescaped, the phone without "+", length 4 and
+# an empty <text> by default; cURL adds the Content-Length and "Accept: */*".
+PHP_SAMPLE_BODY = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n'
+    b"                <request>\n"
+    b"                 <security>\n"
+    b"                     <login>LOGIN</login>\n"
+    b"                     <password>PASSWORD</password>\n"
+    b"                 </security>\n"
+    b"                 <phone>79001234567</phone>\n"
+    b"                 <sender>target</sender>\n"
+    b"                 <random_string_len>4</random_string_len>\n"
+    b"                 <text></text>\n"
+    b"                </request>"
+)
+
+
+def test_official_php_sample_request_reads_a_success(sb: RunningSandbox) -> None:
+    data, _ = _raw_exchange(sb.port, _http(PHP_SAMPLE_BODY))
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    (success,) = etree.fromstring(body)
+    assert success.tag == "success" and success.get("status") == "send"
+    code = success.get("code") or ""
+    assert len(code) == 4 and code.isdigit()
+    (message,) = outbox(sb)
+    assert message["phone"] == "+79001234567"
+    assert message["text"] == f"Временный пароль: {code}"

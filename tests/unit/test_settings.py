@@ -23,7 +23,8 @@ def test_defaults_from_the_issue() -> None:
     assert s.gateway.url == "https://apiagent.ru/password_generation/api.php"
     assert s.gateway.state_url == "https://sms.targetsms.ru/xml/state.php"
     assert (s.codes.length, s.codes.ttl_seconds, s.codes.max_attempts) == (6, 300, 5)
-    assert (s.codes.resend_cooldown_seconds, s.codes.send_deadline_seconds) == (60, 60)
+    assert (s.codes.resend_cooldown_seconds, s.codes.send_deadline_seconds) == (60, 90)
+    assert s.gateway.duplicate_window_seconds == 60
     assert s.abuse.allowed_countries == ("RU",)
     assert s.broker == s.redis_url
     assert "{код}" in s.codes.message_text and "Shop" in s.codes.message_text
@@ -96,3 +97,63 @@ def test_bad_settings_refuse_to_start_with_one_line(argv: list[str]) -> None:
     assert len(lines) == 1, out.stderr
     assert "invalid settings" in lines[0] and "OTP_CODE_LENGTH" in lines[0]
     assert "Traceback" not in out.stderr and "hunter2" not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("", 1),
+        ("a" * 160, 1),  # GSM-7: 160 septets in one part
+        ("a" * 161, 2),  # then 153 a part
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("€" * 80, 1),  # extension characters cost two septets
+        ("€" * 81, 2),
+        ("Ж" * 70, 1),  # UCS-2 (Cyrillic): 70 in one part
+        ("Ж" * 71, 2),  # then 67 a part
+        ("Ж" * 134, 2),
+        ("Ж" * 135, 3),
+        ("a" * 159 + "Ж", 3),  # one non-GSM character turns the whole text into UCS-2
+        ("😀" * 35, 1),  # outside the BMP: two UTF-16 units each
+        ("😀" * 36, 2),
+    ],
+)
+def test_sms_parts(text: str, parts: int) -> None:
+    from worker.gateway.validation import sms_parts
+
+    assert sms_parts(text) == parts
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Shop: код {код}\nне сообщайте", "control characters"),
+        ("Shop: код {код}\tok", "control characters"),
+        ("Shop: код {код}\u0085ok", "control characters"),
+        ("Shop: " + "Ж" * 70 + " {код}", "SMS parts"),
+        ("Код {код}", "must name the service"),
+        ("Shop без кода", "{код}"),
+    ],
+)
+def test_otp_text_is_checked_at_load(text: str, problem: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({**GOOD, "OTP_TEXT": text})
+    assert "OTP_TEXT" in str(info.value) and problem in str(info.value)
+
+
+def test_otp_max_sms_parts_allows_a_longer_text() -> None:
+    text = "Shop: " + "Ж" * 70 + " {код}"
+    s = Settings.from_env({**GOOD, "OTP_TEXT": text, "OTP_MAX_SMS_PARTS": "2"})
+    assert s.codes.message_text == text
+
+
+@pytest.mark.parametrize("wait", ["nan", "inf", "-inf", "-1", "soon"])
+def test_send_wait_must_be_a_finite_non_negative_number(
+    wait: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["send", "+79001234567", f"--wait={wait}"])
+    assert info.value.code == 2
+    assert "--wait: must be a finite number of seconds" in capsys.readouterr().err

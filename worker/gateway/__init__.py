@@ -17,19 +17,21 @@ from .errors import (
     classify_error_text,
 )
 from .models import FINAL_STATUSES, Balance, SendResult, StateEntry, is_final
-from .retry import RetryPolicy, call_with_retries
+from .retry import MAX_MAYBE_SENT, MaybeSent, RetryPolicy, call_with_retries
 from .transport import HTTPResponse, RequestsTransport, Timeout, Transport
 
 __all__ = [
     "DEFAULT_SEND_URL",
     "DEFAULT_STATE_URL",
     "FINAL_STATUSES",
+    "MAX_MAYBE_SENT",
     "Balance",
     "DeliveryFailed",
     "GatewayError",
     "GatewayRejected",
     "HTTPResponse",
     "InvalidRequest",
+    "MaybeSent",
     "NetworkError",
     "PermanentError",
     "ProtocolError",

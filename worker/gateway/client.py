@@ -6,16 +6,22 @@ when the caller has a deadline. Secrets stay out of every message it raises and 
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+import phonenumbers
 
 from ..phone import InvalidPhone, parse_phone
 from .errors import (
     DeliveryFailed,
     GatewayError,
+    GatewayRejected,
     InvalidRequest,
+    NetworkError,
     ProtocolError,
     StatusConnectionError,
 )
@@ -50,6 +56,21 @@ _FAILED_INITIAL = {
 }
 _HTTP_HINT = ": the password travels in the body; allow_http=True to override"
 _HEADERS = {"Content-Type": CONTENT_TYPE, "Accept": "text/xml"}
+# A request-level <error> of a state call that is about the whole request, not about one id:
+# splitting the batch cannot help.
+_WHOLE_REQUEST_ERRORS = frozenset({"auth_failed", "account_blocked", "bad_request"})
+_SEP = r"[\s\-().]*"
+
+
+def phone_pattern(e164: str) -> re.Pattern[str]:
+    """The number in every spelling a gateway text might use: ``+79001234567``,
+    ``79001234567``, ``89001234567``, ``9001234567``, with spaces, dashes, dots or brackets."""
+    number = phonenumbers.parse(e164)
+    cc = str(number.country_code)
+    trunk = "8" if cc == "7" else "0"
+    prefix = rf"(?:\+?{_SEP.join(cc)}|{trunk})"
+    body = _SEP.join(phonenumbers.national_significant_number(number))
+    return re.compile(rf"(?<![0-9])(?:{prefix}{_SEP})?{body}(?![0-9])")
 
 
 def sibling_url(url: str, path: str) -> str:
@@ -94,6 +115,9 @@ class TargetSMSClient:
         self.timeout = timeout or Timeout()
         self._transport: Transport = transport or RequestsTransport()
         self._observer = observer
+        # Longest first, so a login inside the password cannot leave the password's tail.
+        words = sorted({login, password}, key=len, reverse=True)
+        self._credentials = re.compile("|".join(map(re.escape, words)), re.IGNORECASE)
 
     def __repr__(self) -> str:
         return f"TargetSMSClient(send_url={self.send_url!r}, sender={self.sender!r})"
@@ -122,7 +146,16 @@ class TargetSMSClient:
             text=text,
         )
         answer = self._post("send", self.send_url, body, time_left)
-        result = self._redacting(parse_send_response, answer, secrets=(e164, e164[1:]))
+        try:
+            result = self._redacting(parse_send_response, answer, phone=e164)
+        except ProtocolError as exc:
+            exc.maybe_sent = True  # a 2xx we cannot read: the SMS may have gone out
+            raise
+        if len(result.code) != code_length:
+            raise ProtocolError(
+                f"<success> carries a {len(result.code)}-digit code, {code_length} were asked for",
+                maybe_sent=True,
+            )
         if result.status == "connection_error":
             raise StatusConnectionError("gateway reports connection_error: the SMS did not go out")
         failed = _FAILED_INITIAL.get(result.status)
@@ -136,12 +169,45 @@ class TargetSMSClient:
         return result
 
     def get_state(self, ids: Sequence[str], *, time_left: float | None = None) -> list[StateEntry]:
-        """Statuses of many messages in one request."""
+        """Statuses of many messages, in one request unless the gateway refuses the batch.
+
+        Whether the platform answers an unknown id inside a batch with a per-id ``<error>`` or
+        with one request-level ``<error>`` is not confirmed. The second would cost every valid
+        status in the batch, so the batch is halved until each such error belongs to one id,
+        which then comes back as a per-id error entry; ids left unresolved when ``time_left``
+        runs out are simply missing (the caller polls them again).
+        """
         if not ids:
             return []
+        deadline = None if time_left is None else time.monotonic() + time_left
+        return self._states(list(ids), deadline)
+
+    def _states(self, ids: list[str], deadline: float | None) -> list[StateEntry]:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise NetworkError("no time left for the state request", code="timeout")
         body = build_state_request(login=self._login, password=self._password, ids=ids)
-        answer = self._post("state", self.state_url, body, time_left)
-        return self._redacting(parse_state_response, answer)
+        answer = self._post("state", self.state_url, body, left)
+        try:
+            entries = self._redacting(parse_state_response, answer)
+        except GatewayRejected as exc:
+            if exc.code in _WHOLE_REQUEST_ERRORS:
+                raise
+            if len(ids) == 1:
+                return [StateEntry(id_sms=ids[0], status=None, error=exc.message)]
+            found: list[StateEntry] = []
+            middle = len(ids) // 2
+            for half in (ids[:middle], ids[middle:]):
+                try:
+                    found += self._states(half, deadline)
+                except GatewayError:
+                    if not found:
+                        raise
+                    break
+            return found
+        return [
+            dataclasses.replace(e, error=self._redact(e.error)) if e.error else e for e in entries
+        ]
 
     def balance(self, *, time_left: float | None = None) -> Balance:
         body = build_balance_request(login=self._login, password=self._password)
@@ -159,7 +225,7 @@ class TargetSMSClient:
         The caller checks the URL (scheme, token); it is sent as given."""
         body = build_set_push_url_request(login=self._login, password=self._password, url=url or "")
         answer = self._post("push_setup", self.push_setup_url, body, time_left)
-        self._redacting(parse_set_push_url_response, answer, secrets=(url or "",))
+        self._redacting(parse_set_push_url_response, answer, also=url)
 
     def _post(self, endpoint: str, url: str, body: bytes, time_left: float | None) -> bytes:
         timeout = self.timeout if time_left is None else self.timeout.capped(time_left)
@@ -173,17 +239,27 @@ class TargetSMSClient:
             raise ProtocolError(f"gateway answered HTTP {response.status}", code="http_error")
         return response.body
 
+    def _redact(self, text: str, phone: str | None = None, also: str | None = None) -> str:
+        """Gateway texts are kept verbatim, except for anything of ours they might echo: the
+        login and password in any letter case, the phone in any spelling, a push URL."""
+        text = self._credentials.sub("***", text)
+        if phone is not None:
+            text = phone_pattern(phone).sub("***", text)
+        if also:
+            text = text.replace(also, "***")
+        return text
+
     def _redacting(
-        self, parse: Callable[[bytes], T], body: bytes, secrets: Iterable[str] = ()
+        self,
+        parse: Callable[[bytes], T],
+        body: bytes,
+        phone: str | None = None,
+        also: str | None = None,
     ) -> T:
-        """Gateway texts are kept verbatim, except for anything of ours they might echo."""
         try:
             return parse(body)
         except GatewayError as exc:
-            message = exc.message
-            for secret in (self._login, self._password, *secrets):
-                if secret and secret in message:
-                    message = message.replace(secret, "***")
+            message = self._redact(exc.message, phone, also)
             if message != exc.message:
                 exc.message = message
                 exc.args = (message,)

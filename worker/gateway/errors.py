@@ -1,10 +1,13 @@
 """Everything the TargetSMS client raises, split by what the caller should do about it.
 
-``TransientError``: the message did not go out for a reason that may pass (network, timeouts,
-5xx, a body that is not the gateway's XML, status ``connection_error``) -- retry within the
-deadline. ``PermanentError``: retrying spends money or time for nothing -- stop and report the
-stable ``code`` with the gateway's own text. ``InvalidRequest``: refused before any money is
-spent. Messages never carry the password, the phone number or a code.
+``TransientError``: the call failed for a reason that may pass (network, timeouts, 5xx, a body
+that is not the gateway's XML, status ``connection_error``) -- retry within the deadline.
+``maybe_sent`` marks the failures after which an SMS may have gone out all the same (a 2xx
+answer we cannot read, no complete answer after the request reached the gateway): the caller
+spends only a small budget of those, since each may have been billed. ``PermanentError``:
+retrying spends money or time for nothing -- stop and report the stable ``code`` with the
+gateway's own text. ``InvalidRequest``: refused before any money is spent. Messages never
+carry the password, the phone number or a code.
 """
 
 from __future__ import annotations
@@ -32,14 +35,18 @@ class GatewayError(Exception):
     code: str = "gateway_error"
     transient: bool = False
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, maybe_sent: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.maybe_sent = maybe_sent
         if code is not None:
             self.code = code
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
+            f"maybe_sent={self.maybe_sent!r})"
+        )
 
 
 class TransientError(GatewayError):

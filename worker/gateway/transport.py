@@ -2,9 +2,12 @@
 
 The client only needs "POST these bytes, give me status and body"; keeping that behind a
 protocol lets tests and benchmarks plug in their own without patching the client. The default
-pools connections, verifies TLS, always has connect and read timeouts, reads at most
-``max_bytes`` and turns every ``requests`` failure into ``NetworkError`` (which never names
-the body, where the password travels).
+pools connections, verifies TLS, reads at most ``max_bytes``, and bounds every call three ways:
+a connect timeout, a read timeout (the longest silence between two reads) and one wall-clock
+limit for the whole call (``deadline.call_deadline``), so a gateway that dribbles its answer
+cannot hold a send past its deadline or its lock. Every ``requests`` failure becomes a
+``NetworkError`` (which never names the body, where the password travels), marked
+``maybe_sent`` when the request had reached the gateway and no complete answer came back.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from .deadline import call_deadline, watched_session
 from .errors import NetworkError, ProtocolError
 
 __all__ = ["HTTPResponse", "RequestsTransport", "Timeout", "Transport"]
@@ -23,8 +26,15 @@ __all__ = ["HTTPResponse", "RequestsTransport", "Timeout", "Transport"]
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
+    """``connect`` and ``read`` per phase; ``total`` for the whole call (default: their sum)."""
+
     connect: float = 3.05
     read: float = 10.0
+    total: float | None = None
+
+    @property
+    def overall(self) -> float:
+        return self.connect + self.read if self.total is None else self.total
 
     def capped(self, seconds_left: float) -> Timeout:
         """Never wait past the caller's deadline, but always give a request a moment."""
@@ -32,6 +42,7 @@ class Timeout:
         return Timeout(
             connect=max(floor, min(self.connect, seconds_left)),
             read=max(floor, min(self.read, seconds_left)),
+            total=max(floor, min(self.overall, seconds_left)),
         )
 
 
@@ -51,45 +62,62 @@ class Transport(Protocol):
 
 
 class RequestsTransport:
-    """``requests.Session`` with a connection pool sized for the worker's concurrency."""
+    """``requests`` with a connection pool sized for the worker's concurrency."""
 
     def __init__(self, *, pool_size: int = 32, verify: bool | str = True) -> None:
-        self._session = requests.Session()
         # Retries are tenacity's job, one level up, where the deadline is known.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._session.verify = verify
-        self._session.trust_env = False  # no surprise proxies or .netrc credentials
+        self._session = watched_session(pool_size=pool_size, verify=verify)
 
     def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout: Timeout, max_bytes: int
     ) -> HTTPResponse:
-        try:
-            with self._session.post(
-                url,
-                data=body,
-                headers=dict(headers),
-                timeout=(timeout.connect, timeout.read),
-                stream=True,
-                allow_redirects=False,
-            ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_content(chunk_size=16384):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ProtocolError(f"answer larger than {max_bytes} bytes")
-                    chunks.append(chunk)
-                return HTTPResponse(
-                    status=response.status_code,
-                    body=b"".join(chunks),
-                    content_type=response.headers.get("Content-Type", ""),
-                )
-        except requests.Timeout as exc:
-            raise NetworkError("gateway timed out", code="timeout") from exc
-        except requests.RequestException as exc:
-            raise NetworkError(f"gateway unreachable ({type(exc).__name__})") from exc
+        status = 0
+        with call_deadline(timeout.overall) as call:
+            try:
+                with self._session.post(
+                    url,
+                    data=body,
+                    headers=dict(headers),
+                    timeout=(timeout.connect, timeout.read),
+                    stream=True,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status_code
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_content(chunk_size=16384):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise ProtocolError(
+                                f"answer larger than {max_bytes} bytes",
+                                maybe_sent=200 <= status < 300,
+                            )
+                        chunks.append(chunk)
+                    if call.expired:  # cut at the deadline: what was read may be a stub
+                        raise requests.Timeout
+                    return HTTPResponse(
+                        status=status,
+                        body=b"".join(chunks),
+                        content_type=response.headers.get("Content-Type", ""),
+                    )
+            except requests.ConnectTimeout as exc:
+                raise NetworkError(
+                    "gateway did not accept a connection in time", code="timeout"
+                ) from exc
+            except requests.RequestException as exc:
+                # Once a request is on the wire, only a complete answer says whether it went out.
+                if call.expired or isinstance(exc, requests.Timeout):
+                    raise NetworkError(
+                        f"gateway gave no complete answer within {timeout.overall:.1f} s",
+                        code="timeout",
+                        maybe_sent=call.connected,
+                    ) from None
+                # Refused, reset or closed before any status line: nothing was accepted (a pooled
+                # connection the gateway had closed looks like this too).
+                raise NetworkError(
+                    f"gateway unreachable ({type(exc).__name__})",
+                    maybe_sent=200 <= status < 300,
+                ) from None
 
     def close(self) -> None:
         self._session.close()

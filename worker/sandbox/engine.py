@@ -22,7 +22,25 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import wire
-from .magic import Fault, MagicPhone, lookup
+from .magic import (
+    E_BAD_LENGTH,
+    E_BAD_PHONE,
+    E_BAD_XML,
+    E_DUPLICATE,
+    E_LONG_PHONE,
+    E_NO_FUNDS,
+    E_NO_IDS,
+    E_NO_PHONE,
+    E_NO_PLACEHOLDER,
+    E_NO_POST,
+    E_NO_SENDER,
+    E_PLATFORM_CREDENTIALS,
+    E_SEND_CREDENTIALS,
+    E_UNKNOWN_ID,
+    Fault,
+    MagicPhone,
+    lookup,
+)
 from .push import push_url_problem
 
 if TYPE_CHECKING:
@@ -38,26 +56,11 @@ PLACEHOLDER = "{код}"
 # State times are written in Moscow time (UTC+3, no DST since 2014): the docs name no zone, and a
 # Russian platform is the likeliest; clients should not assume UTC.
 MSK = timezone(timedelta(hours=3), "MSK")
-_PHONE = re.compile(r"\+[0-9]{8,15}")
+# Real clients send "+79001234567" (the guide) and "79001234567" (the official PHP sample).
+_PHONE = re.compile(r"\+?[0-9]{8,15}")
+# The platform documents "the phone must be shorter than 15 characters".
+_MAX_PHONE_CHARS = 14
 _GSM_LIKE = re.compile(r"[\x20-\x7e\r\n]*")
-
-# Request-level error texts. Bad credentials are worded as each source shows them: the SMS-auth
-# guide (send host) says "Неверный", the platform's XML docs (state/balance) "Неправильный".
-E_NO_POST = "POST данные отсутствуют"
-E_BAD_XML = "Неправильный формат XML документа"
-E_SEND_CREDENTIALS = "Неверный логин или пароль"
-E_PLATFORM_CREDENTIALS = "Неправильный логин или пароль"
-E_NO_PHONE = "Не указан номер телефона."
-E_BAD_PHONE = (
-    "Неверный формат номера телефона. Укажите номер в международном формате: +79001234567."
-)
-E_NO_SENDER = "Нет отправителя."
-E_NO_TEXT = "Нет текста сообщения."
-E_NO_PLACEHOLDER = "Текст сообщения должен содержать переменную {код}."
-E_BAD_LENGTH = "Количество цифр в коде (random_string_len) должно быть целым числом от 1 до 10."
-E_NO_FUNDS = "Недостаточно средств для отправки SMS."
-E_NO_IDS = "Не указан ни один id_sms."
-E_UNKNOWN_ID = "Сообщение с таким ID не найдено"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,8 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class _SendRequest:
-    phone: str
+    login: str
+    phone: str  # normalised to "+" and digits, whichever form was sent
     sender: str
     text: str  # still with the {код} placeholder
     length: int
@@ -143,10 +147,10 @@ class Engine:
         self.reset()
 
     def reset(self) -> None:
-        """Forget messages, outbox, counters and per-phone attempts; refill the balance.
-
-        ``id_sms`` keeps counting up, so ids stay unique across resets.
+        """Forget messages, outbox, counters, per-phone attempts and the duplicate window;
+        refill the balance. ``id_sms`` keeps counting up, so ids stay unique across resets.
         """
+        self._accepted: dict[tuple[str, str, str, str, int], float] = {}
         self._messages: dict[str, _Message] = {}
         self._outbox: deque[_Message] = deque()
         self._attempts: dict[str, int] = {}
@@ -187,6 +191,9 @@ class Engine:
         if isinstance(request, Answer):
             return request
         phone = request.phone
+        if self._duplicate(request):
+            log.info("send %s: identical request within the window, refused", phone)
+            return _error(E_DUPLICATE)
         magic = lookup(phone)
         fault = self._magic_fault(phone, magic) if magic is not None else self._random_fault()
         if magic is not None and magic.error is not None:
@@ -196,7 +203,7 @@ class Engine:
             message = self._record(request, "connection_error", None)
             log.info("send %s: id_sms=%s connection_error", phone, message.id_sms)
             return self._success(message)
-        if fault is not None:
+        if fault is not None and not fault.sent:
             log.info("send %s: %s", phone, fault.value)
             return Answer(fault=fault)
         initial = magic.initial_status if magic is not None else "send"
@@ -206,12 +213,41 @@ class Engine:
         if charged and self._balance < cost:
             return _error(E_NO_FUNDS)
         message = self._record(request, initial, final, magic is not None and magic.state_error)
+        self._accept(request)
         if charged:
             self._balance -= cost
             message.in_outbox = True
             self._outbox.append(message)
         log.info("send %s: id_sms=%s %s", phone, message.id_sms, initial)
+        if fault is Fault.SHORT_CODE:
+            line = wire.success_line(message.code[:1], message.id_sms, message.initial_status)
+            return Answer(wire.answer(line))
+        if fault is not None:  # TRICKLE, LOST: the answer is acted out by the router
+            return Answer(self._success(message).xml, fault=fault)
         return self._success(message)
+
+    # -- the duplicate rule ------------------------------------------------------------------
+
+    @staticmethod
+    def _identity(request: _SendRequest) -> tuple[str, str, str, str, int]:
+        # The number's digits, not its spelling: "+7900..." and "7900..." are one recipient.
+        return (request.login, request.phone, request.sender, request.text, request.length)
+
+    def _duplicate(self, request: _SendRequest) -> bool:
+        """The platform refuses a request identical (login, phone, sender, text, length) to
+        one it accepted less than ``duplicate_window_ms`` earlier (0: the rule is off)."""
+        window = self._config.duplicate_window_ms / 1000.0
+        if window <= 0:
+            return False
+        now = self._clock()
+        if len(self._accepted) > self._config.max_messages:
+            self._accepted = {k: t for k, t in self._accepted.items() if now - t < window}
+        accepted = self._accepted.get(self._identity(request))
+        return accepted is not None and now - accepted < window
+
+    def _accept(self, request: _SendRequest) -> None:
+        if self._config.duplicate_window_ms > 0:
+            self._accepted[self._identity(request)] = self._clock()
 
     def _read_send(self, body: bytes) -> _SendRequest | Answer:
         """Validate a password_generation body in the order a PHP handler would."""
@@ -223,13 +259,14 @@ class Engine:
             return _error(E_BAD_XML)
         fields = wire.children(root)
         security = wire.children(fields.get("security"))
-        if not self._credentials_ok(
-            wire.text_of(security.get("login")), wire.text_of(security.get("password"))
-        ):
+        login = wire.text_of(security.get("login"))
+        if not self._credentials_ok(login, wire.text_of(security.get("password"))):
             return _error(E_SEND_CREDENTIALS)
-        phone = wire.text_of(fields.get("phone"))
+        phone = (wire.text_of(fields.get("phone")) or "").strip()
         if not phone:
             return _error(E_NO_PHONE)
+        if len(phone) > _MAX_PHONE_CHARS:
+            return _error(E_LONG_PHONE)
         if not _PHONE.fullmatch(phone):
             return _error(E_BAD_PHONE)
         sender = wire.text_of(fields.get("sender"))
@@ -243,14 +280,13 @@ class Engine:
         else:
             return _error(E_BAD_LENGTH)
         text = wire.text_of(fields.get("text"))
-        if text is None:
+        if text is None or not text.strip():
+            # The official PHP sample sends an empty <text> unless told otherwise, and works.
             text = DEFAULT_TEXT
-        elif not text.strip():
-            return _error(E_NO_TEXT)
         elif PLACEHOLDER not in text:
             return _error(E_NO_PLACEHOLDER)
         parts = sms_parts(text.replace(PLACEHOLDER, "0" * length))  # any code of that length
-        return _SendRequest(phone, sender, text, length, parts)
+        return _SendRequest(login or "", "+" + phone.lstrip("+"), sender, text, length, parts)
 
     def _magic_fault(self, phone: str, magic: MagicPhone) -> Fault | None:
         if magic.fault is None:
@@ -343,6 +379,8 @@ class Engine:
         for id_sms in ids:
             message = self._messages.get(id_sms)
             if message is None or message.state_error:
+                if self._config.state_batch_error:  # the other possible shape: one error
+                    return _error(E_UNKNOWN_ID)
                 lines.append(wire.error_line(E_UNKNOWN_ID, id_sms))
                 continue
             status, changed = message.status_at(now)

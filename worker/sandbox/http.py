@@ -44,6 +44,7 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0  # seconds to wait before answering
     hang: bool = False  # never answer; the connection stays open until the client leaves
+    trickle: float = 0.0  # write the whole answer one byte at a time, this many seconds apart
 
 
 Handler = Callable[[Request], Response]
@@ -204,7 +205,7 @@ class _Connection(asyncio.Protocol):
             response = self._server.dispatch(request)
             head_only = request.method == "HEAD"
             v10 = head.version == "HTTP/1.0"
-            if response.delay <= 0 and not response.hang:
+            if response.delay <= 0 and not response.hang and response.trickle <= 0:
                 self._write(response, head.keep_alive, head_only, v10)
                 continue
             self.busy = True
@@ -247,11 +248,22 @@ class _Connection(asyncio.Protocol):
         if response.hang:
             await asyncio.get_running_loop().create_future()  # until cancelled
         await asyncio.sleep(response.delay)
+        if response.trickle > 0:
+            data = self._encode(response, keep_alive, head_only, v10)
+            for i in range(len(data)):
+                if self._transport is None:
+                    return
+                self._transport.write(data[i : i + 1])
+                await asyncio.sleep(response.trickle)
+            if not keep_alive and self._transport is not None:
+                self._transport.close()
+                self._transport = None
         self._task = None
         self.busy = False
         if self._transport is None:
             return
-        self._write(response, keep_alive, head_only, v10)
+        if response.trickle <= 0:
+            self._write(response, keep_alive, head_only, v10)
         if self._transport is not None:
             self.last_active = self._server.now()
             if not self._transport.is_reading():
@@ -262,6 +274,12 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
+        transport.write(self._encode(response, keep_alive, head_only, v10))
+        if not keep_alive:
+            transport.close()
+            self._transport = None
+
+    def _encode(self, response: Response, keep_alive: bool, head_only: bool, v10: bool) -> bytes:
         try:
             reason = HTTPStatus(response.status).phrase
         except ValueError:
@@ -279,10 +297,7 @@ class _Connection(asyncio.Protocol):
         elif v10:
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        transport.write(head if head_only else head + response.body)
-        if not keep_alive:
-            transport.close()
-            self._transport = None
+        return head if head_only else head + response.body
 
 
 def _error_response(exc: HttpError) -> Response:

@@ -6,6 +6,11 @@ accepts them; they may belong to real subscribers, so never use them against the
 Any other well-formed phone behaves normally: success, ``send``, then ``deliver`` after
 ``--deliver-after-ms``. ``MAGIC_PHONES`` is the single source of truth; the README table is
 generated from it (``describe_magic_phones``). Random fault knobs never apply to magic numbers.
+
+The error texts the sandbox answers live here too, each marked with where it comes from:
+*documented* (the guide or the platform's XML documentation), *seen* (on the platform, quoted
+by public clients) or *invented* (no source shows the platform's wording: a client must not
+match on these).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "INVENTED_TEXTS",
     "MAGIC_PHONES",
     "Fault",
     "MagicPhone",
@@ -22,13 +28,54 @@ __all__ = [
 ]
 
 
+# -- error texts -------------------------------------------------------------------------------
+
+# Documented: the platform's XML documentation (and, for the send host, the guide's own sample).
+E_NO_POST = "POST данные отсутствуют"
+E_BAD_XML = "Неправильный формат XML документа"
+E_SEND_CREDENTIALS = "Неверный логин или пароль"  # the guide's sample, on the send host
+E_PLATFORM_CREDENTIALS = "Неправильный логин или пароль"  # the XML docs, on state/balance
+E_NO_PHONE = "Укажите номер телефона."
+E_LONG_PHONE = "Номер телефона должен быть меньше 15 символов."
+E_NO_FUNDS = "Закончились SMS."
+E_NO_TEXT = "Нет текста сообщения."  # the XML gate's; password_generation has a default text
+# Seen on the platform, quoted by public clients.
+E_NO_SENDER = "Нет отправителя."
+E_DUPLICATE = "Попытка отправки более одного одинакового запроса в течение минуты"
+# Invented: no source shows the wording.
+E_BAD_PHONE = (
+    "Неверный формат номера телефона. Укажите номер в международном формате: +79001234567."
+)
+E_NO_PLACEHOLDER = "Текст сообщения должен содержать переменную {код}."
+E_BAD_LENGTH = "Количество цифр в коде (random_string_len) должно быть целым числом от 1 до 10."
+E_NO_IDS = "Не указан ни один id_sms."
+E_UNKNOWN_ID = "Сообщение с таким ID не найдено"
+E_INTERNAL = "Внутренняя ошибка"
+
+INVENTED_TEXTS: frozenset[str] = frozenset(
+    {E_BAD_PHONE, E_NO_PLACEHOLDER, E_BAD_LENGTH, E_NO_IDS, E_UNKNOWN_ID, E_INTERNAL}
+)
+
+
 class Fault(Enum):
-    """A send that does not go out: nothing reaches the outbox, nothing is charged."""
+    """A send whose answer is not a plain success.
+
+    The first four do not go out: nothing reaches the outbox, nothing is charged. The last
+    three DID go out (outbox, balance, duplicate window) and the answer is what goes wrong:
+    the client cannot know the SMS was sent, which is the case it must be careful with.
+    """
 
     CONNECTION_ERROR = "connection_error"  # <success ... status="connection_error"/>
     HANG = "hang"  # never answer; the client's read timeout must fire
     HTML = "html"  # HTTP 502 with an nginx-style HTML page
     MALFORMED = "malformed"  # HTTP 200 with a truncated XML body
+    TRICKLE = "trickle"  # sent; the success answer dribbles out a byte every --trickle-ms
+    LOST = "lost"  # sent; HTTP 200 with the answer truncated
+    SHORT_CODE = "short_code"  # sent; the success carries a 1-digit code, the SMS the real one
+
+    @property
+    def sent(self) -> bool:
+        return self in (Fault.TRICKLE, Fault.LOST, Fault.SHORT_CODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +144,7 @@ MAGIC_PHONES: dict[str, MagicPhone] = {
         for n in range(1, 10)
     },
     # Request-level <error> texts, as the platform words them.
-    f"{_BASE}0200": _error("Неверный логин или пароль", "Error: bad credentials."),
+    f"{_BASE}0200": _error(E_SEND_CREDENTIALS, "Error: bad credentials."),
     f"{_BASE}0201": _error("Аккаунт заблокирован.", "Error: account blocked."),
     f"{_BASE}0202": _error("Недостаточно средств для отправки SMS.", "Error: insufficient funds."),
     f"{_BASE}0203": _error("Такого отправителя Нет.", "Error: unknown sender."),
@@ -112,11 +159,12 @@ MAGIC_PHONES: dict[str, MagicPhone] = {
         "Текст SMS отклонен модератором.", "Error: text rejected by the moderator."
     ),
     f"{_BASE}0208": _error(
-        "Попытка отправки более одного одинакового запроса в течение минуты",
-        "Error: identical request within a minute.",
+        E_DUPLICATE,
+        "Error: identical request within a minute, always (the real rule is on by default for "
+        "every phone; see `--no-duplicate-window`).",
     ),
-    f"{_BASE}0209": _error("Закончились SMS.", "Error: SMS package used up."),
-    f"{_BASE}0210": _error("Внутренняя ошибка", "Error: a text no client knows (unclassified)."),
+    f"{_BASE}0209": _error(E_NO_FUNDS, "Error: SMS package used up."),
+    f"{_BASE}0210": _error(E_INTERNAL, "Error: a text no client knows (invented, unclassified)."),
     # Transport faults.
     **_fault_series(
         f"{_BASE}030",
@@ -139,6 +187,25 @@ MAGIC_PHONES: dict[str, MagicPhone] = {
     f"{_BASE}0600": MagicPhone(
         doc="Success, but every state query for its id answers a per-id `<error>`.",
         state_error=True,
+    ),
+    # Sent and billed, but the answer is what fails: the cases that may cost money twice.
+    **_fault_series(
+        f"{_BASE}070",
+        Fault.TRICKLE,
+        "Sent; the answer always trickles out a byte every `--trickle-ms`.",
+        "Sent; the answer trickles on the first {sends}, then a plain success.",
+    ),
+    **_fault_series(
+        f"{_BASE}080",
+        Fault.LOST,
+        "Sent; the answer is always HTTP 200 with truncated XML.",
+        "Sent; truncated answer on the first {sends}, then a plain success.",
+    ),
+    **_fault_series(
+        f"{_BASE}090",
+        Fault.SHORT_CODE,
+        "Sent; the success always carries a 1-digit code (the SMS has the real one).",
+        "Sent; a 1-digit code in the answer on the first {sends}, then a plain success.",
     ),
 }
 

@@ -1,8 +1,9 @@
 """Maps HTTP requests to the imitated gateway: the real API paths plus sandbox-only JSON views.
 
 API answers are HTTP 200 even for ``<error>`` (the real gateway does the same); faults turn into
-a hang, an HTTP 502 HTML page or a truncated body here. ``--latency-ms`` applies to API paths only,
-never to the sandbox's own endpoints, so tests can inspect state without waiting.
+a hang, an HTTP 502 HTML page, a truncated body or an answer trickled out byte by byte here.
+``--latency-ms`` applies to API paths only, never to the sandbox's own endpoints, so tests can
+inspect state without waiting.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def _phone_filter(query: str) -> str | None:
 
 
 class Router:
-    def __init__(self, engine: Engine, latency_ms: float) -> None:
+    def __init__(self, engine: Engine, latency_ms: float, trickle_ms: float = 1000.0) -> None:
         self._engine = engine
         self._delay = latency_ms / 1000.0
+        self._trickle = trickle_ms / 1000.0
         self._api: dict[str, Callable[[bytes], Answer]] = {
             "/password_generation/api.php": engine.password_generation,
             "/xml/state.php": engine.state,
@@ -78,8 +80,10 @@ class Router:
             return Response(status=200, hang=True)
         if answer.fault is Fault.HTML:
             return Response(502, BAD_GATEWAY_PAGE, HTML_TYPE, delay=self._delay)
-        if answer.fault is Fault.MALFORMED:
+        if answer.fault in (Fault.MALFORMED, Fault.LOST):
             return Response(200, MALFORMED_BODY, CONTENT_TYPE, delay=self._delay)
+        if answer.fault is Fault.TRICKLE:  # the status line, headers and body alike
+            return Response(200, answer.xml, CONTENT_TYPE, trickle=self._trickle)
         return Response(200, answer.xml, CONTENT_TYPE, delay=self._delay)
 
     def _sandbox(self, request: Request) -> Response:

@@ -55,6 +55,11 @@ class SandboxConfig:
     verbose: bool = False
     push_url: str | None = None  # POST status changes here, as the platform does
     push_retry_ms: float = 500.0  # first pause before an unacknowledged id is sent again
+    # The platform refuses a request identical to one it accepted within a minute; 0: off.
+    duplicate_window_ms: float = 60_000.0
+    trickle_ms: float = 1000.0  # pace of the trickling magic numbers, a byte at a time
+    # An unknown id inside a state batch: one request-level <error> instead of a per-id one.
+    state_batch_error: bool = False
 
     def __post_init__(self) -> None:
         self.balance = Decimal(str(self.balance))
@@ -64,8 +69,10 @@ class SandboxConfig:
             raise ValueError("login and password must not be empty")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be in 0..65535")
-        if self.latency_ms < 0 or self.deliver_after_ms < 0:
-            raise ValueError("latency and deliver-after must not be negative")
+        if min(self.latency_ms, self.deliver_after_ms, self.duplicate_window_ms) < 0:
+            raise ValueError("latency, deliver-after and the duplicate window must not be negative")
+        if self.trickle_ms <= 0:
+            raise ValueError("trickle-ms must be positive")
         if not self.balance.is_finite() or self.balance < 0:
             raise ValueError("balance must be a non-negative number")
         rates = (self.connection_error_rate, self.hang_rate, self.html_rate, self.malformed_rate)
@@ -100,6 +107,13 @@ def _non_negative(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be positive")
     return value
 
 
@@ -156,6 +170,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=100_000,
         help="messages remembered for state/outbox; the oldest are forgotten (default 100000)",
     )
+    parser.add_argument(
+        "--no-duplicate-window",
+        action="store_true",
+        help="accept identical requests within a minute (the platform refuses them)",
+    )
+    parser.add_argument(
+        "--trickle-ms",
+        type=_positive,
+        default=1000.0,
+        help="pace of the trickling magic numbers' answers, ms per byte (default 1000)",
+    )
+    parser.add_argument(
+        "--state-batch-error",
+        action="store_true",
+        help="answer a state batch holding an unknown id with one request-level <error> "
+        "(default: a per-id <error>; the platform's shape is not confirmed)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every API request")
     parser.add_argument(
         "--push-url", help="POST each status change here, retrying unacknowledged ids 5 times"
@@ -188,6 +219,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
             verbose=args.verbose,
             push_url=getattr(args, "push_url", None),
             push_retry_ms=getattr(args, "push_retry_ms", 500.0),
+            duplicate_window_ms=0.0 if args.no_duplicate_window else 60_000.0,
+            trickle_ms=args.trickle_ms,
+            state_batch_error=args.state_batch_error,
         )
     except ValueError as exc:
         print(f"fake-gateway: error: {exc}", file=sys.stderr)
@@ -196,7 +230,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
 
 async def _start(config: SandboxConfig) -> tuple[HttpServer, int]:
     engine = Engine(config)
-    server = HttpServer(Router(engine, config.latency_ms))
+    server = HttpServer(Router(engine, config.latency_ms, config.trickle_ms))
     port = await server.start(config.host, config.port)
     start_pusher(engine, config)  # stops with the loop
     return server, port

@@ -415,6 +415,7 @@ class Store:
             left_ms=int(out.get("left_ms", 0)),
             state=str(out.get("state", "")),
             lock_ms=int(out.get("lock_ms", 0)),
+            resumed=bool(out.get("resumed", False)),
         )
 
     @_guarded

@@ -75,6 +75,7 @@ class Claim:
     left_ms: int = 0
     state: str = ""
     lock_ms: int = 0
+    resumed: bool = False  # claimed from `sending`: an earlier send's request may have gone out
 
 
 @dataclass(frozen=True, slots=True)

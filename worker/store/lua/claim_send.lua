@@ -1,7 +1,9 @@
 -- send_code, step 1: take the per-verification send lock and move queued -> sending. The
 -- record remembers the claimant's token, so only the latest claimant may store a result.
 -- KEYS: 1 record, 2 history, 3 lock, 4 totals   ARGV: 1 JSON {token, lock_ttl_ms, channel, id}
--- Answers {outcome = 'claimed', phone, left_ms} | {outcome = 'done', state} | {outcome = 'missing'}
+-- Answers {outcome = 'claimed', phone, left_ms, resumed (a send was under way: its worker died
+--       or stalled, and its request may have reached the gateway)}
+--       | {outcome = 'done', state} | {outcome = 'missing'}
 --       | {outcome = 'busy', lock_ms} | {outcome = 'deadline'}
 local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
@@ -29,4 +31,4 @@ if state == 'queued' then
   set_state(r, 'sending', now)
   record_event(r, KEYS[2], a.channel, a.id, 'sending')
 end
-return reply({outcome = 'claimed', phone = f[2], left_ms = left})
+return reply({outcome = 'claimed', phone = f[2], left_ms = left, resumed = state == 'sending'})
