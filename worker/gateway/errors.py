@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "ERROR_CODES",
     "DeliveryFailed",
     "GatewayError",
     "GatewayRejected",
@@ -118,7 +117,6 @@ _TEXT_CODES: tuple[tuple[str, str], ...] = (
     ("телефон", "phone_invalid"),
 )
 
-ERROR_CODES: frozenset[str] = frozenset(code for _, code in _TEXT_CODES) | {"unknown"}
 
 _SPACES = re.compile(r"\s+")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-__all__ = ["FINAL_STATUSES", "PENDING_STATUS", "Balance", "SendResult", "StateEntry", "is_final"]
+__all__ = ["FINAL_STATUSES", "Balance", "SendResult", "StateEntry", "is_final"]
 
-PENDING_STATUS = "send"
 # Statuses after which the gateway will not change its mind. Anything else -- including
 # statuses we have never seen -- is treated as pending and polled again.
 FINAL_STATUSES: frozenset[str] = frozenset(

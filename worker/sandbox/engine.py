@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from . import wire
+from .config import SandboxConfig, push_url_problem
 from .magic import (
     E_BAD_LENGTH,
     E_BAD_PHONE,
@@ -41,10 +41,6 @@ from .magic import (
     MagicPhone,
     lookup,
 )
-from .push import push_url_problem
-
-if TYPE_CHECKING:
-    from .server import SandboxConfig
 
 __all__ = ["PRICE_PER_PART", "Answer", "Engine", "sms_parts"]
 

@@ -21,18 +21,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import requests
 from lxml import etree
 
 from . import wire
+from .config import SandboxConfig
+from .engine import Engine
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .server import SandboxConfig
-
-__all__ = ["MAX_RETRIES", "Pusher", "acknowledged", "push_url_problem", "start_pusher"]
+__all__ = ["MAX_RETRIES", "Pusher", "acknowledged", "start_pusher"]
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +39,6 @@ TIMEOUT = (3.0, 10.0)
 MAX_ACK_BYTES = 1024 * 1024
 
 _local = threading.local()
-
-
-def push_url_problem(url: str) -> str | None:
-    if not url.startswith(("http://", "https://")) or len(url) > 2000:
-        return "push URL must be an http(s) URL of at most 2000 characters"
-    return None
 
 
 @dataclass(order=True, slots=True)
