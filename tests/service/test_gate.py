@@ -340,3 +340,28 @@ def test_importing_the_api_gateway_or_sandbox_does_not_import_celery() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_guesses_per_phone_per_hour_are_bounded_by_its_sms(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    """The README's figure: at most OTP_PHONE_MAX_PER_HOUR x OTP_MAX_ATTEMPTS wrong codes per
+    phone per hour (5 x 5 = 25 with the defaults), however many IPs the guesses come from."""
+    rt = runtime(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=5, OTP_MAX_SENDS=5)
+    compared = 0
+    for n in range(50):
+        ip = f"198.51.100.{n + 1}"
+        try:
+            verification = sent(rt, PHONE, ip)
+        except RequestRefused as exc:
+            assert exc.code == "rate_limited"
+            continue
+        while True:  # guess until locked, resend, again, until the phone's SMS run out
+            for _ in range(10):
+                reason = verify_code(verification, "000000", client_ip=ip, runtime=rt).reason
+                compared += reason in ("wrong", "locked")  # a comparison was made
+                if reason != "wrong":
+                    break
+            if resent(rt, verification, client_ip=ip) != "ok":
+                break
+    assert compared == 25
