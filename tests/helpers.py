@@ -27,6 +27,7 @@ __all__ = [
     "AMQP_URL",
     "LOGIN",
     "PASSWORD",
+    "FakeClock",
     "Sandbox",
     "WorkerProcess",
     "amqp_available",
@@ -34,6 +35,7 @@ __all__ = [
     "metrics_named",
     "raw_redis",
     "require_tool",
+    "runtime_with_clock",
     "wait_until",
 ]
 
@@ -158,3 +160,25 @@ def raw_redis(rt: Runtime) -> redis.Redis:
     """A client of the runtime's Redis for tests that look at what is stored (the product
     itself reads and writes it only through the Store)."""
     return redis.Redis.from_url(rt.settings.redis_url, decode_responses=True)
+
+
+class FakeClock:
+    """A clock a test moves by hand: rules that depend on time are tested without sleeping."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def runtime_with_clock(settings: Settings, clock: FakeClock) -> Runtime:
+    """A runtime whose Store reads ``clock`` instead of the Redis server's time."""
+    from worker.store import Store
+
+    return Runtime(settings, Store.from_url(settings.redis_url, settings.redis_prefix, clock=clock))

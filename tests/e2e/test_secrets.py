@@ -18,6 +18,7 @@ from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, raw_
 from worker import get_status, request_code, verify_code
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE
 from worker.devstack import celery_argv, free_port
+from worker.gateway import FINAL_STATUSES
 from worker.runtime import Runtime
 
 PHONES = ["+79001234567", "+79990000102", "+79990000201", "+79990000301"]
@@ -97,7 +98,18 @@ def test_logs_flower_and_status_hold_no_secrets(
         assert codes
         for verification_id in ids:
             verify_code(verification_id, "000000", runtime=rt)
-        time.sleep(1.5)  # let the first delivery polls run and log
+        # Wait for the delivery polls to have run and logged (a positive signal), then read.
+        wait_until(
+            lambda: (
+                "polled " in worker.output()
+                and all(
+                    (st := get_status(v, runtime=rt)).state == "failed"
+                    or st.delivery_status in FINAL_STATUSES
+                    for v in ids
+                )
+            ),
+            timeout=30,
+        )
         assert not secrets_in(worker.output(), codes), worker.output()[-2000:]
 
         tasks = wait_until(lambda: flower_tasks(ids), timeout=30, interval=0.5)

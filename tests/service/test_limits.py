@@ -9,13 +9,12 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from captcha_standin import SECRET, StandIn, token
-from helpers import Sandbox, make_settings, raw_redis
+from helpers import FakeClock, Sandbox, make_settings, raw_redis, runtime_with_clock
 
 from worker import RequestRefused, request_code, verify_code
 from worker.celery_app import POLL_QUEUE, SEND_QUEUE
@@ -104,14 +103,17 @@ def test_global_budget_logs_an_error(
 
 
 def test_windows_slide_and_retry_after_is_exact(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=2)
+    clock = FakeClock()
+    rt = runtime_with_clock(make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=2), clock)
     assert attempt(rt, PHONE) == "ok"
-    time.sleep(1.0)
+    clock.advance(1.0)
     with pytest.raises(RequestRefused) as info:
         request_code(PHONE, runtime=rt)
     assert info.value.code == "rate_limited" and info.value.retry_after == 1
     assert info.value.message == "too many requests; try again later"  # generic
-    time.sleep(1.1)
+    clock.advance(0.999)
+    assert attempt(rt, PHONE) == "rate_limited"  # exact to the millisecond
+    clock.advance(0.001)
     assert attempt(rt, PHONE) == "ok"
 
 

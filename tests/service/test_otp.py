@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from helpers import Sandbox, make_settings, raw_redis
+from helpers import FakeClock, Sandbox, make_settings, raw_redis, runtime_with_clock
 
 from worker import (
     RequestRefused,
@@ -199,10 +199,12 @@ def test_state_changes_are_published(rt: Runtime, sandbox: Sandbox) -> None:
 
 
 def test_a_send_lost_before_its_deadline_can_be_resent(redis_url: str, sandbox: Sandbox) -> None:
-    rt = Runtime.from_settings(make_settings(redis_url, sandbox, OTP_SEND_DEADLINE_SECONDS=1))
+    clock = FakeClock()
+    rt = runtime_with_clock(make_settings(redis_url, sandbox, OTP_SEND_DEADLINE_SECONDS=1), clock)
     req = request_code(PHONE, runtime=rt)  # imagine its message never reaches a worker
+    clock.advance(0.999)
     assert resend(req.id, runtime=rt).created is False  # still in flight
-    time.sleep(1.1)
+    clock.advance(0.001)
     assert resend(req.id, runtime=rt).created is True
     assert send_verification(rt, req.id).result == "sent"
     assert verify_code(req.id, sandbox.last_code(PHONE), runtime=rt).ok

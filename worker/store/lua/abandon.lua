@@ -5,7 +5,6 @@
 -- ARGV: 1 JSON {id, gate, resend (bool), channel}
 -- A first request's record is removed; a resent one ends failed ('unavailable'): its old code
 -- was already dropped, and resend works again once the broker is back.
-local a = cjson.decode(ARGV[1])
 unadmit_sms(4, a.gate)
 if a.resend then
   local r = KEYS[1]

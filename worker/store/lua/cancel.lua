@@ -1,7 +1,6 @@
 -- cancel: the code stops working and polling stops; a verified record stays verified.
 -- KEYS: 1 record, 2 history, 3 poll set   ARGV: 1 JSON {id, channel}
 -- Answers {outcome = 'canceled'|'missing'} | {outcome = 'not_allowed', state}
-local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
 local state = redis.call('HGET', r, 'state')
 if not state then return reply({outcome = 'missing'}) end

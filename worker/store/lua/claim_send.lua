@@ -5,7 +5,6 @@
 --       or stalled, and its request may have reached the gateway)}
 --       | {outcome = 'done', state} | {outcome = 'missing'}
 --       | {outcome = 'busy', lock_ms} | {outcome = 'deadline'}
-local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
 local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline')
 local state = f[1]

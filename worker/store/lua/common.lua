@@ -1,9 +1,13 @@
 -- Shared helpers, prepended to every script at load time (Lua scripts cannot include files).
 -- Every key a script touches arrives in KEYS (worker/store/keys.py names them); ARGV[1] is the
 -- step's JSON input and every script answers with one JSON object.
--- Time comes from the Redis server so that every producer and worker agrees on "now".
+-- Time comes from the Redis server so that every producer and worker agrees on "now"; a
+-- Store built with a clock (tests) passes its own `now_ms` instead.
+
+local a = cjson.decode(ARGV[1])
 
 local function now_ms()
+  if a.now_ms then return a.now_ms end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end

@@ -7,7 +7,6 @@
 --       (0: no key), fields (stored on the record), gate}
 -- Answers {outcome = 'created', flagged} | {outcome = 'existing', id}
 --       | {outcome = 'refused', code, why, retry_after_ms}
-local a = cjson.decode(ARGV[1])
 local now = now_ms()
 
 -- The idempotency key is scoped by phone (its name is a digest of both), and it never outlives

@@ -2,7 +2,6 @@
 -- lock is extended while it is ours, taken again if it lapsed with nobody else claiming.
 -- KEYS: 1 record, 2 lock   ARGV: 1 JSON {token, ttl_ms}
 -- Answers {held = true|false}
-local a = cjson.decode(ARGV[1])
 if redis.call('HGET', KEYS[1], 'claim') ~= a.token then return reply({held = false}) end
 local holder = redis.call('GET', KEYS[2])
 if holder == a.token then

@@ -3,7 +3,6 @@
 -- ARGV: 1 JSON {channel, max_age_ms, first_delay_ms, max_delay_ms, final (statuses),
 --       results = {{id, id_sms, status ('' when the gateway gave none)}, ...}}
 -- Answers {changed, stopped}
-local a = cjson.decode(ARGV[1])
 local now = now_ms()
 local final = status_set(a.final)
 local changed, stopped = 0, 0

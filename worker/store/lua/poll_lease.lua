@@ -3,7 +3,6 @@
 -- again here, since another poller may have leased it in between.
 -- KEYS: 1 poll set, 2.. one record per candidate   ARGV: 1 JSON {ids, lease_ms}
 -- Answers {leased = {{id, id_sms}, ...}}
-local a = cjson.decode(ARGV[1])
 local now = now_ms()
 local leased = {}
 for i, id in ipairs(a.ids) do

@@ -4,7 +4,6 @@
 -- KEYS: 1 poll set, 2 totals, then per state: record, history
 -- ARGV: 1 JSON {channel, final (statuses), states = {{id, id_sms, status}, ...}}
 -- Answers {changed (statuses that changed a record), stale (states ignored)}
-local a = cjson.decode(ARGV[1])
 local now = now_ms()
 local final = status_set(a.final)
 local changed, stale = 0, 0

@@ -6,7 +6,6 @@
 --       (the count the caller read: the gate's member was built from it), gate}
 -- Answers {outcome = 'resent'|'in_flight'|'missing'|'changed'} | {outcome = 'not_allowed', state}
 --       | {outcome = 'refused', code, why, retry_after_ms}
-local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
 local f = redis.call('HMGET', r, 'state', 'sends', 'send_deadline')
 local state = f[1]

@@ -3,7 +3,6 @@
 -- KEYS: 1 record, 2 history, 3 lock, 4 totals
 -- ARGV: 1 JSON {token, error_code, message, id_sms, status, channel, id}
 -- Answers {outcome = 'failed'} | {outcome = 'discarded', state}
-local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
 local f = redis.call('HMGET', r, 'state', 'claim')
 local state = f[1]

@@ -7,7 +7,6 @@
 --       channel, id, max_attempts, poll_ttl_ms, poll_slack_ms, poll_grace_ms, poll_batch}
 -- Answers {outcome = 'sent', due_ms, delay_ms} (0, 0: no poll task to queue)
 --       | {outcome = 'discarded', state}
-local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
 local f = redis.call('HMGET', r, 'state', 'claim')
 local state = f[1]

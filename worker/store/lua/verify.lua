@@ -16,7 +16,6 @@ local function ct_equal(x, y)
   return acc == 0
 end
 
-local a = cjson.decode(ARGV[1])
 local r = KEYS[1]
 local function answer(reason, left, wait)
   count(KEYS[7], 'verify:' .. reason, 1)
