@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import guide_samples
 import pytest
 import requests
 from lxml import etree
@@ -34,18 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 XML = {"Content-Type": "text/xml; charset=utf-8"}
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
-# The guide's request, verbatim (docs/targetsms-api.md section 1).
-GUIDE_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
-<request>
-  <security>
-    <login>LOGIN</login>
-    <password>PASSWORD</password>
-  </security>
-  <phone>+79001234567</phone>
-  <sender>target</sender>
-  <random_string_len>4</random_string_len>
-  <text>Временный пароль: {код}</text>
-</request>"""
+# The guide's request, verbatim (shared with the protocol tests).
+GUIDE_REQUEST = guide_samples.GUIDE_REQUEST.decode().rstrip("\n")
 
 STATE_REQUEST = """<?xml version="1.0" encoding="utf-8"?>
 <request>
