@@ -23,7 +23,7 @@ class Runtime:
     settings: Settings
     store: Store
     transport: Transport | None = None
-    queue_: TaskQueue | None = field(default=None, repr=False)
+    task_queue: TaskQueue | None = field(default=None, repr=False)
     _gateway: TargetSMSClient | None = field(default=None, init=False, repr=False)
     _captcha: CaptchaVerifier | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -41,11 +41,11 @@ class Runtime:
     @property
     def queue(self) -> TaskQueue:
         """Where sends and polls are queued: the Celery app unless one was given."""
-        if self.queue_ is None:
+        if self.task_queue is None:
             from .celery_app import CeleryQueue
 
-            self.queue_ = CeleryQueue()
-        return self.queue_
+            self.task_queue = CeleryQueue()
+        return self.task_queue
 
     @property
     def secret(self) -> bytes:

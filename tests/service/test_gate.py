@@ -268,7 +268,7 @@ def test_a_broker_outage_gives_back_every_count(redis_url: str, sandbox: Sandbox
     )  # fmt: skip
     dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
-    down = Runtime(rt.settings, rt.store, queue_=CeleryQueue(dead))
+    down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead))
     for n in range(5):
         with pytest.raises(ServiceUnavailable, match=r"broker at 127\.0\.0\.1"):
             request_code(f"+7900333{n:04d}", idempotency_key="k", runtime=down)
@@ -290,7 +290,7 @@ def test_a_resend_the_broker_refuses_gives_its_counts_back(
     verification = sent(rt)
     dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
-    down = Runtime(rt.settings, rt.store, queue_=CeleryQueue(dead))
+    down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead))
     for _ in range(3):
         with pytest.raises(ServiceUnavailable):
             resend(verification, runtime=down)
@@ -325,7 +325,7 @@ def test_request_code_publishes_through_the_runtimes_queue(
 ) -> None:
     queue = RecordingQueue()
     base = runtime(redis_url, sandbox, OTP_MAX_SENDS=5)
-    rt = Runtime(base.settings, base.store, queue_=queue)
+    rt = Runtime(base.settings, base.store, task_queue=queue)
     req = request_code(PHONE, runtime=rt)
     send_verification(rt, req.id)
     resend(req.id, runtime=rt)
