@@ -409,7 +409,9 @@ def run_ours(
             extra["live_cpu_cores"] = live_meter.shares()
 
         if settle:
-            wait_until(lambda: _settled(rt, all_ids), 90, f"{what}: delivery polling", 0.25)
+            wait_until(
+                lambda: _settled(rt, all_ids), 90, f"{what}: delivery polling", interval=0.25
+            )
         states = Counter(_fields(rt, all_ids, "state"))
         stats = sandbox.stats()
         rss = rss_mb(pids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .gateway import GatewayError
+from .gateway import GatewayError, StateEntry
 from .runtime import Runtime
 from .store import PollTask
 
@@ -44,31 +44,40 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
     claimed = store.poll_lease(s.polling.batch_size, LEASE_MS)
     changed = stopped = 0
     if claimed:
-        try:
-            entries = rt.gateway.get_state(
-                [id_sms for _, id_sms in claimed], time_left=LEASE_MS / 2000
-            )
-        except GatewayError as exc:
-            log.warning("state request for %d ids failed: %s", len(claimed), exc.code)
-        else:
-            by_id = {e.id_sms: e for e in entries}
-            results = []
-            for verification_id, id_sms in claimed:
-                entry = by_id.get(id_sms)
-                if entry is not None and entry.error:
-                    log.info("state for %s: gateway error %r", verification_id, entry.error)
-                status = entry.status if entry is not None and entry.status else ""
-                results.append((verification_id, id_sms, status))
-            changed, stopped = store.poll_apply(
-                results,
-                max_age_ms=s.polling.max_age_seconds * 1000,
-                first_delay_ms=int(s.polling.first_delay_seconds * 1000),
-                max_delay_ms=int(s.polling.max_delay_seconds * 1000),
-            )
+        with store.gateway_timings() as timings:  # counted by poll_apply, no round trip
+            try:
+                entries = rt.gateway.get_state(
+                    [id_sms for _, id_sms in claimed], time_left=LEASE_MS / 2000
+                )
+            except GatewayError as exc:
+                log.warning("state request for %d ids failed: %s", len(claimed), exc.code)
+            else:
+                changed, stopped = store.poll_apply(
+                    _results(claimed, entries),
+                    max_age_ms=s.polling.max_age_seconds * 1000,
+                    first_delay_ms=int(s.polling.first_delay_seconds * 1000),
+                    max_delay_ms=int(s.polling.max_delay_seconds * 1000),
+                    timings=timings,
+                )
     next_poll = schedule_next_poll(rt, clear=marker)
     if claimed:
         log.info("polled %d ids: %d changed, %d done", len(claimed), changed, stopped)
     return PollReport(asked=len(claimed), changed=changed, stopped=stopped, next_poll=next_poll)
+
+
+def _results(
+    claimed: list[tuple[str, str]], entries: list[StateEntry]
+) -> list[tuple[str, str, str]]:
+    """(verification id, id_sms, status or '') for every leased id."""
+    by_id = {e.id_sms: e for e in entries}
+    results = []
+    for verification_id, id_sms in claimed:
+        entry = by_id.get(id_sms)
+        if entry is not None and entry.error:
+            log.info("state for %s: gateway error %r", verification_id, entry.error)
+        status = entry.status if entry is not None and entry.status else ""
+        results.append((verification_id, id_sms, status))
+    return results
 
 
 def schedule_next_poll(rt: Runtime, clear: str = "") -> PollTask | None:

@@ -30,7 +30,7 @@ from .gateway import (
 from .polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS, PUSH_FIRST_POLL_SECONDS
 from .runtime import Runtime
 from .settings import BUSY_RETRY_MAX_DELAY
-from .store import Claim, ClaimOutcome, PollTask, Store, StoreUnavailable
+from .store import Claim, ClaimOutcome, GatewayTimings, PollTask, Store, StoreUnavailable
 
 __all__ = ["SendOutcome", "send_verification"]
 
@@ -102,28 +102,32 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
         claim.left_ms,
     )
     lock = _SendLock(rt.store, verification_id, token, lock_ttl_ms)
-    try:
-        result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, claim.resumed)
-    except _LockLost:
-        log.warning("send %s: another worker took the send over; stopped", verification_id)
-        return SendOutcome("skipped")
-    except DeliveryFailed as exc:
-        return _store_failed(lock, exc.code, exc.message, id_sms=exc.id_sms, status=exc.status)
-    except GatewayError as exc:
-        return _store_failed(lock, exc.code, exc.message)
-    except StoreUnavailable:
-        raise  # Redis is away: the task hands the message back
-    except Exception as exc:
-        # A bug, not a gateway answer: fail the record rather than leave it "sending", and log
-        # where it happened without the exception text (it might quote a value).
-        log.error(
-            "send %s: unexpected %s\n%s",
-            verification_id,
-            type(exc).__name__,
-            "".join(traceback.format_tb(exc.__traceback__)),
-        )
-        return _store_failed(lock, "internal_error", "unexpected worker error")
-    return _store_sent(rt, lock, result)
+    # The gateway requests' timings ride on the step that ends the send (metrics, no round trip).
+    with rt.store.gateway_timings() as timings:
+        try:
+            result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, claim.resumed)
+        except _LockLost:
+            log.warning("send %s: another worker took the send over; stopped", verification_id)
+            return SendOutcome("skipped")
+        except DeliveryFailed as exc:
+            return _store_failed(
+                lock, exc.code, exc.message, id_sms=exc.id_sms, status=exc.status, timings=timings
+            )
+        except GatewayError as exc:
+            return _store_failed(lock, exc.code, exc.message, timings=timings)
+        except StoreUnavailable:
+            raise  # Redis is away: the task hands the message back
+        except Exception as exc:
+            # A bug, not a gateway answer: fail the record rather than leave it "sending", and
+            # log where it happened without the exception text (it might quote a value).
+            log.error(
+                "send %s: unexpected %s\n%s",
+                verification_id,
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            return _store_failed(lock, "internal_error", "unexpected worker error", timings=timings)
+        return _store_sent(rt, lock, result, timings)
 
 
 def _not_claimed(verification_id: str, claim: Claim) -> SendOutcome:
@@ -158,7 +162,8 @@ def _call_gateway(
     def before_attempt(n: int) -> None:
         nonlocal attempts
         attempts += 1
-        lock.extend()
+        if attempts > 1:  # the claim has just taken the lock for the first one
+            lock.extend()
 
     while True:
         try:
@@ -221,11 +226,17 @@ def _log_failure(vid: str, exc: GatewayError, attempts: int, maybe_sent: MaybeSe
 
 
 def _store_failed(
-    lock: _SendLock, code: str, message: str, *, id_sms: str = "", status: str = ""
+    lock: _SendLock,
+    code: str,
+    message: str,
+    *,
+    id_sms: str = "",
+    status: str = "",
+    timings: GatewayTimings,
 ) -> SendOutcome:
     stored = lock.store.store_failed(
         lock.verification_id, lock.token, error_code=code, message=message,
-        id_sms=id_sms, status=status,
+        id_sms=id_sms, status=status, timings=timings,
     )  # fmt: skip
     if not stored.stored:
         log.warning("send %s: failed, but the record is now %s", lock.verification_id, stored.state)
@@ -233,7 +244,9 @@ def _store_failed(
     return SendOutcome("failed", error=code)
 
 
-def _store_sent(rt: Runtime, lock: _SendLock, result: SendResult) -> SendOutcome:
+def _store_sent(
+    rt: Runtime, lock: _SendLock, result: SendResult, timings: GatewayTimings
+) -> SendOutcome:
     s = rt.settings
     vid = lock.verification_id
     first_delay = s.polling.first_delay_seconds
@@ -252,6 +265,7 @@ def _store_sent(rt: Runtime, lock: _SendLock, result: SendResult) -> SendOutcome
         poll_slack_ms=POLL_SLACK_MS,
         poll_grace_ms=POLL_MARKER_GRACE_MS,
         poll_batch=s.polling.batch_size,
+        timings=timings,
     )
     if not stored.stored:
         log.warning("send %s: sent, but the record is now %s; code discarded", vid, stored.state)

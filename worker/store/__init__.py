@@ -1,6 +1,6 @@
 """Our Redis state behind one door: key names, Lua steps and Redis' exceptions stay in here."""
 
-from .redis_store import STATS_BUCKET_SECONDS, EventFeed, Store, connect
+from .redis_store import STATS_BUCKET_SECONDS, EventFeed, GatewayTimings, Store, connect
 from .results import (
     Claim,
     ClaimOutcome,
@@ -20,6 +20,7 @@ __all__ = [
     "ClaimOutcome",
     "Created",
     "EventFeed",
+    "GatewayTimings",
     "PollTask",
     "Refusal",
     "ResendOutcome",

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import redis
@@ -34,7 +35,7 @@ from .results import (
 )
 from .scripts import Scripts, translated
 
-__all__ = ["STATS_BUCKET_SECONDS", "EventFeed", "Store", "connect"]
+__all__ = ["STATS_BUCKET_SECONDS", "EventFeed", "GatewayTimings", "Store", "connect"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -80,6 +81,39 @@ def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate
 def _refusal(out: Mapping[str, Any]) -> Refusal:
     wait = out.get("retry_after_ms")
     return Refusal(RefusalCode(out["code"]), str(out["why"]), int(wait) if wait else None)
+
+
+_local = threading.local()
+#: Gateway latency histogram bounds (seconds); buckets are stored non-cumulative.
+GATEWAY_BUCKETS: tuple[str, ...] = (
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+    "1", "2.5", "5", "10", "15", "30", "+Inf",
+)  # fmt: skip
+
+
+def _timing(endpoint: str, seconds: float) -> list[Any]:
+    bound = next(b for b in GATEWAY_BUCKETS if b == "+Inf" or seconds <= float(b))
+    return [endpoint, seconds, bound]
+
+
+class GatewayTimings:
+    """Gateway request durations observed on one thread, for the Lua step that ends the send
+    or poll to count (``totals`` hash: gw:<endpoint>:count, :sum, :le:<bound>)."""
+
+    def __init__(self) -> None:
+        self.items: list[list[Any]] = []
+
+    def add(self, endpoint: str, seconds: float) -> None:
+        self.items.append(_timing(endpoint, seconds))
+
+    def take(self) -> list[list[Any]]:
+        items, self.items = self.items, []
+        return items
+
+
+def _taken(timings: GatewayTimings | None) -> list[list[Any]] | dict[str, Any]:
+    """For a step's JSON: the timings (an empty JSON object when none: Lua cannot tell)."""
+    return (timings.take() if timings is not None else []) or {}
 
 
 class EventFeed:
@@ -456,6 +490,7 @@ class Store:
         poll_slack_ms: int,
         poll_grace_ms: int,
         poll_batch: int,
+        timings: GatewayTimings | None = None,
     ) -> Stored:
         k = self.keys
         out = self._run(
@@ -483,6 +518,7 @@ class Store:
                 "poll_slack_ms": poll_slack_ms,
                 "poll_grace_ms": poll_grace_ms,
                 "poll_batch": poll_batch,
+                "timings": _taken(timings),
             },
         )
         if out["outcome"] != "sent":
@@ -502,6 +538,7 @@ class Store:
         message: str,
         id_sms: str = "",
         status: str = "",
+        timings: GatewayTimings | None = None,
     ) -> Stored:
         k = self.keys
         out = self._run(
@@ -520,6 +557,7 @@ class Store:
                 "status": status,
                 "channel": k.events,
                 "id": verification_id,
+                "timings": _taken(timings),
             },
         )
         return Stored(out["outcome"] == "failed", str(out.get("state", "failed")))
@@ -547,6 +585,7 @@ class Store:
         max_age_ms: int,
         first_delay_ms: int,
         max_delay_ms: int,
+        timings: GatewayTimings | None = None,
     ) -> tuple[int, int]:
         """``results``: (verification id, id_sms, status or '') for every leased id.
         Returns (ids whose status changed, ids no longer polled)."""
@@ -564,6 +603,7 @@ class Store:
                 "max_delay_ms": max_delay_ms,
                 "final": _FINAL,
                 "results": [list(r) for r in results],
+                "timings": _taken(timings),
             },
         )
         return int(out["changed"]), int(out["stopped"])
@@ -650,10 +690,7 @@ class Store:
     # :le:<bound>. Buckets are NOT cumulative: an observation bumps only the smallest bound that
     # holds it (one write instead of up to fifteen); the exporter adds them up.
 
-    GATEWAY_BUCKETS: ClassVar[tuple[str, ...]] = (
-        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
-        "1", "2.5", "5", "10", "15", "30", "+Inf",
-    )  # fmt: skip
+    GATEWAY_BUCKETS: ClassVar[tuple[str, ...]] = GATEWAY_BUCKETS
 
     @_guarded
     def totals(self) -> dict[str, str]:
@@ -678,14 +715,36 @@ class Store:
         return {str(k): str(v) for k, v in self._redis.hgetall(self.keys.balance).items()}
 
     def observe_gateway(self, endpoint: str, seconds: float) -> None:
-        """Record one gateway request's duration. Best effort: a metric must never fail a send."""
-        bound = next(b for b in self.GATEWAY_BUCKETS if b == "+Inf" or seconds <= float(b))
-        key, field = self.keys.totals, f"gw:{endpoint}:"
+        """Record one gateway request's duration. Inside ``gateway_timings`` it is kept for
+        the Lua step that ends the send or poll (no round trip of its own); elsewhere it is
+        written at once. Best effort: a metric must never fail a send."""
+        timings: GatewayTimings | None = getattr(_local, "timings", None)
+        if timings is not None:
+            timings.add(endpoint, seconds)
+            return
+        self._write_timings([_timing(endpoint, seconds)])
+
+    @contextlib.contextmanager
+    def gateway_timings(self) -> Iterator[GatewayTimings]:
+        """Collect this thread's gateway timings for the step that ends the block; whatever
+        no step wrote is written when the block ends."""
+        timings, previous = GatewayTimings(), getattr(_local, "timings", None)
+        _local.timings = timings
+        try:
+            yield timings
+        finally:
+            _local.timings = previous
+            if timings.items:
+                self._write_timings(timings.take())
+
+    def _write_timings(self, items: Sequence[list[Any]]) -> None:
+        key = self.keys.totals
         with (
             contextlib.suppress(redis.RedisError, OSError),
             self._redis.pipeline(transaction=False) as pipe,
         ):
-            pipe.hincrby(key, field + "count", 1)
-            pipe.hincrbyfloat(key, field + "sum", seconds)
-            pipe.hincrby(key, f"{field}le:{bound}", 1)
+            for endpoint, seconds, bound in items:
+                pipe.hincrby(key, f"gw:{endpoint}:count", 1)
+                pipe.hincrbyfloat(key, f"gw:{endpoint}:sum", seconds)
+                pipe.hincrby(key, f"gw:{endpoint}:le:{bound}", 1)
             pipe.execute()

@@ -39,6 +39,15 @@ local function count(totals_key, field, n)
   redis.call('HINCRBY', totals_key, field, n or 1)
 end
 
+-- Gateway request durations the step's caller observed: {endpoint, seconds, bucket bound}.
+local function count_timings(totals_key, timings)
+  for _, t in ipairs(timings or {}) do
+    redis.call('HINCRBY', totals_key, 'gw:' .. t[1] .. ':count', 1)
+    redis.call('HINCRBYFLOAT', totals_key, 'gw:' .. t[1] .. ':sum', t[2])
+    redis.call('HINCRBY', totals_key, 'gw:' .. t[1] .. ':le:' .. t[3], 1)
+  end
+end
+
 -- Five-minute statistics bucket for `targetsms stats` (kept a day).
 local function stat(stats_key, field, n, ttl_ms)
   redis.call('HINCRBY', stats_key, field, n)

@@ -1,9 +1,10 @@
 -- poll: record what the gateway said and decide each id's next poll (backoff) or stop.
 -- KEYS: 1 poll set, 2 totals, then per result: record, history
 -- ARGV: 1 JSON {channel, max_age_ms, first_delay_ms, max_delay_ms, final (statuses),
---       results = {{id, id_sms, status ('' when the gateway gave none)}, ...}}
+--       results = {{id, id_sms, status ('' when the gateway gave none)}, ...}, timings}
 -- Answers {changed, stopped}
 local now = now_ms()
+count_timings(KEYS[2], a.timings)
 local final = status_set(a.final)
 local changed, stopped = 0, 0
 for i, res in ipairs(a.results) do

@@ -1,9 +1,10 @@
 -- send_code, step 2 (failure): keep the stable error code and the gateway's own (redacted)
 -- text. Only the latest claimant may end the send.
 -- KEYS: 1 record, 2 history, 3 lock, 4 totals
--- ARGV: 1 JSON {token, error_code, message, id_sms, status, channel, id}
+-- ARGV: 1 JSON {token, error_code, message, id_sms, status, channel, id, timings}
 -- Answers {outcome = 'failed'} | {outcome = 'discarded', state}
 local r = KEYS[1]
+count_timings(KEYS[4], a.timings)  -- whatever happens to the outcome
 local f = redis.call('HMGET', r, 'state', 'claim')
 local state = f[1]
 if f[2] ~= a.token then return reply({outcome = 'discarded', state = state or 'missing'}) end

@@ -4,10 +4,12 @@
 -- KEYS: 1 record, 2 history, 3 lock, 4 poll set, 5 poll schedule marker, 6 totals,
 --       7 the id_sms index (pushed statuses name only the id_sms)
 -- ARGV: 1 JSON {token, code_hmac, id_sms, status, ttl_ms, first_poll_ms (0: nothing to poll),
---       channel, id, max_attempts, poll_ttl_ms, poll_slack_ms, poll_grace_ms, poll_batch}
+--       channel, id, max_attempts, poll_ttl_ms, poll_slack_ms, poll_grace_ms, poll_batch,
+--       timings (the send's gateway requests, see count_timings)}
 -- Answers {outcome = 'sent', due_ms, delay_ms} (0, 0: no poll task to queue)
 --       | {outcome = 'discarded', state}
 local r = KEYS[1]
+count_timings(KEYS[6], a.timings)  -- whatever happens to the outcome
 local f = redis.call('HMGET', r, 'state', 'claim')
 local state = f[1]
 if f[2] ~= a.token then return reply({outcome = 'discarded', state = state or 'missing'}) end
