@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kombu import Connection
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -301,15 +301,13 @@ class TargetSMSCollector(Collector):
 
 
 def serve(runtime: Runtime, host: str, port: int, *, stop: threading.Event | None = None) -> None:
-    """Serve ``GET /metrics`` until ``stop`` is set (or forever). Raises OSError when the
-    address is taken."""
+    """Serve ``GET /metrics`` until ``stop`` is set (or forever), within ``METRICS_LIMITS``
+    (worker/serving.py). Raises OSError when the address is taken."""
+    from .serving import METRICS_LIMITS
+    from .serving import serve as bind
+
     registry = CollectorRegistry()
     registry.register(TargetSMSCollector(runtime))
-    server, thread = start_http_server(port, addr=host, registry=registry)
-    log.info("metrics on http://%s:%d/metrics", host, port)
-    try:
-        (stop or threading.Event()).wait()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    server = bind(make_wsgi_app(registry), host, port, METRICS_LIMITS, name="metrics")
+    log.info("metrics on %s/metrics", server.url)
+    server.run((stop or threading.Event()).is_set)
