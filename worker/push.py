@@ -9,7 +9,8 @@ same states again (up to 5 times), so nothing is lost to a blink.
 The platform signs nothing, so the secret is the URL itself: ``/targetsms/state/<token>`` with a
 long random ``TARGETSMS_PUSH_TOKEN``, compared in constant time; every other path is a 404 and
 the path never reaches a log line. ``PushReceiver`` is the HTTP-free core; ``wsgi_app()`` and
-``asgi_app()`` mount it in a web application; ``serve()`` backs ``targetsms push-receiver``.
+``asgi_app()`` mount it in a web application; ``serve()`` backs ``targetsms push-receiver``
+(waitress, with the deadlines and connection cap of worker/serving.py).
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ import asyncio
 import hmac
 import logging
 import signal
-import socketserver
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .gateway.errors import GatewayError
 from .gateway.protocol import MAX_PUSH_BYTES, build_push_ack, parse_push
@@ -290,26 +289,16 @@ def asgi_app(*, token: str | None = None, apply: Apply | None = None) -> PushASG
 
 # --- the CLI's server --------------------------------------------------------------------------
 
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """wsgiref logs every request line, and ours carries the token: log nothing."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
 BANNER = "push-receiver listening on {url} (POST {prefix}<TARGETSMS_PUSH_TOKEN>)"
 
 
 def serve(app: PushWSGIApp, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> int:
-    """Serve ``app`` with a small threaded server until SIGINT/SIGTERM."""
+    """Serve ``app`` until SIGINT/SIGTERM, within ``PUSH_LIMITS`` (worker/serving.py)."""
+    from .serving import PUSH_LIMITS
+    from .serving import serve as bind
+
     try:
-        server = make_server(host, port, app, _ThreadingServer, _QuietHandler)
+        server = bind(app, host, port, PUSH_LIMITS, name="push")
     except OSError as exc:
         sys.stderr.write(f"targetsms: push-receiver cannot listen on {host}:{port}: {exc}\n")
         return 1
@@ -318,13 +307,6 @@ def serve(app: PushWSGIApp, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{server.server_port}"
-    print(BANNER.format(url=url, prefix=PATH_PREFIX), flush=True)
-    try:
-        server.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    print(BANNER.format(url=server.url, prefix=PATH_PREFIX), flush=True)
+    server.run()
     return 0

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import re
 import typing
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -256,6 +257,7 @@ class Settings:
         except InvalidRequest as exc:
             out.append(f"TARGETSMS_SENDER: {exc.message}")
         out += _text_problems(c)
+        out += _control_character_problems(g)
         out += _secret_key_problems(c.secret_key)
         for name, url in (("TARGETSMS_URL", g.url), ("TARGETSMS_STATE_URL", g.state_url)):
             problem = url_problem(
@@ -322,6 +324,18 @@ def _text_problems(c: CodeSettings) -> list[str]:
             "or raise OTP_MAX_SMS_PARTS"
         ]
     return []
+
+
+def _control_character_problems(g: GatewaySettings) -> list[str]:
+    """Every request would fail ``invalid_request`` later: refuse at load, naming the variable
+    and never the value."""
+    named = {"TARGETSMS_LOGIN": g.login, "TARGETSMS_PASSWORD": g.password}
+    named["TARGETSMS_SENDER"] = g.sender
+    return [
+        f"{name} holds a control character (the value is not shown)"
+        for name, value in named.items()
+        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+    ]
 
 
 def _secret_key_problems(key: str) -> list[str]:

@@ -43,6 +43,7 @@ from worker import (
     verify_code,
     watch_events,
 )
+from worker.serving import WEB_LIMITS, serve
 
 #: How long one live-status stream stays open; the browser's EventSource then reconnects.
 STREAM_SECONDS = 25.0
@@ -449,7 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"phone_login: {exc}", file=sys.stderr)
         return 2
-    app.run(host=args.host, port=args.port, threaded=True, debug=False, use_reloader=False)
+    try:
+        server = serve(app, args.host, args.port, WEB_LIMITS, name="phone_login")
+    except OSError as exc:
+        print(f"phone_login: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"phone_login: Running on {server.url}", flush=True)
+    server.run()
     return 0
 
 

@@ -10,12 +10,16 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from helpers import Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code
@@ -143,3 +147,100 @@ def test_receiver_and_register_refuse_without_a_good_token(
     assert http.returncode == 1 and "https" in http.stderr and TOKEN not in http.stderr
     off = cli(settings, "push-register", "--off")
     assert off.returncode == 0 and sandbox.stats()["get_state_set"] == 1
+
+
+SLOW_CLIENTS = 1000
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
+
+
+def _sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def _half_sent(host: str, port: int, i: int) -> socket.socket:
+    """A client that sent part of a push and then goes quiet: half of them stop inside the
+    headers, half inside the body."""
+    sock = socket.create_connection((host, port), timeout=10)
+    head = f"POST /targetsms/state/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
+    sock.sendall((head + ("\r\n<response>" if i % 2 else "X-Slow: 1")).encode())
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_a_thousand_slow_clients_neither_stop_real_pushes_nor_grow_threads_and_sockets(
+    push_settings: Settings,
+    sandbox: Sandbox,
+    start_worker: Callable[..., WorkerProcess],
+    start_receiver: Callable[[Settings], Receiver],
+) -> None:
+    from worker.serving import PUSH_LIMITS
+
+    receiver = start_receiver(push_settings)
+    host, port = re.match(r"http://([^:/]+):(\d+)", receiver.url).groups()  # type: ignore[union-attr]
+    assert cli(push_settings, "push-register", receiver.url).returncode == 0
+    start_worker(push_settings)
+    rt = Runtime.from_settings(push_settings)
+    pid = receiver.proc.pid
+    threads_idle = _threads(pid)
+
+    slow = [_half_sent(host, int(port), i) for i in range(SLOW_CLIENTS)]
+    # A client trickling a header byte every half second is cut at the header deadline, however
+    # steadily it keeps sending.
+    trickler = socket.create_connection((host, int(port)), timeout=10)
+    trickler.sendall(f"POST /targetsms/state/{TOKEN} HTTP/1.1\r\n".encode())
+    trickle_started, trickle_cut_after = time.monotonic(), []
+    stop_trickling = threading.Event()
+
+    def trickle() -> None:
+        while not stop_trickling.wait(0.5):
+            try:
+                trickler.sendall(b"X")
+            except OSError:
+                trickle_cut_after.append(time.monotonic() - trickle_started)
+                return
+
+    trickling = threading.Thread(target=trickle, daemon=True)
+    trickling.start()
+
+    try:
+        n = 10
+        ids = [request_code(f"+7900555{i:04d}", runtime=rt).id for i in range(n)]
+        wait_until(lambda: delivered(rt, ids), timeout=60, what="pushes past the slow clients")
+        # The platform's pushes all landed, and a push of our own is answered too.
+        direct = requests.post(
+            receiver.url, data=b'<response><state id_sms="1">deliver</state></response>',
+            timeout=30,
+        )  # fmt: skip
+        assert direct.status_code == 200 and "<id_sms>1</id_sms>" in direct.text
+        assert sandbox.stats()["push_acked"] == n
+
+        threads, sockets = _threads(pid), _sockets(pid)
+        assert threads <= threads_idle + PUSH_LIMITS.threads, threads
+        # The cap, plus the listening socket, the wake-up pipe's pair and Redis connections.
+        assert sockets <= PUSH_LIMITS.connection_limit + 16, sockets
+        evicted = sum(_closed_by_server(s) for s in slow)
+        assert evicted >= SLOW_CLIENTS - PUSH_LIMITS.connection_limit
+
+        wait_until(lambda: trickle_cut_after, timeout=120, what="the trickling client to be cut")
+        assert trickle_cut_after[0] >= PUSH_LIMITS.header_seconds
+    finally:
+        stop_trickling.set()
+        trickling.join(5)
+        for sock in [*slow, trickler]:
+            sock.close()
+        rt.close()
+    assert TOKEN not in receiver.output()

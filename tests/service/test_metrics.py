@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from helpers import Sandbox, make_settings, wait_until
+from helpers import Sandbox, make_settings, raw_redis, wait_until
 from kombu import Connection, Exchange, Queue
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
@@ -276,3 +276,20 @@ def test_rabbitmq_depth_and_consumers_by_passive_declare(amqp_url: str) -> None:
     finally:
         with Connection(amqp_url) as conn:
             queue(conn.default_channel).delete()
+
+
+def test_delivery_labels_stay_bounded_whatever_the_totals_hold(rt: Runtime) -> None:
+    """Fields a forged push made before statuses were validated show up as one `other`."""
+    fields = {f"delivery:forged_{n}": 1 for n in range(2003)}
+    raw_redis(rt).hset(rt.store.keys.totals, mapping={**fields, "delivery:deliver": 2})
+    registry = CollectorRegistry()
+    registry.register(TargetSMSCollector(rt))
+    labels = {
+        sample.labels["status"]
+        for metric in registry.collect()
+        if metric.name == "targetsms_delivery_status"
+        for sample in metric.samples
+    }
+    assert labels == {"deliver", "other"}
+    total = registry.get_sample_value("targetsms_delivery_status_total", {"status": "other"})
+    assert total == 2003

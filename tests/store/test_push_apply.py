@@ -56,9 +56,10 @@ def test_pending_status_is_kept_and_polling_goes_on(rt: Runtime) -> None:
     vid, id_sms = sent(rt)
     before = raw_redis(rt).zscore(rt.store.keys.poll, vid)
     assert rt.store.apply_pushed([(id_sms, "send")]) == [id_sms]  # unchanged: no event
-    assert rt.store.apply_pushed([(id_sms, "read")]) == [id_sms]  # unknown: kept, pending
+    assert rt.store.apply_pushed([(id_sms, "read")]) == [id_sms]  # unknown: other, pending
     status = get_status(vid, runtime=rt)
-    assert status.delivery_status == "read" and events(rt, vid).count("status") == 1
+    assert status.delivery_status == "other" and events(rt, vid).count("status") == 1
+    assert status.history[-1]["raw"] == "read"  # the gateway's word, in the history only
     assert raw_redis(rt).zscore(rt.store.keys.poll, vid) == before
 
 
@@ -68,6 +69,50 @@ def test_a_late_pending_push_never_replaces_a_final_status(rt: Runtime) -> None:
     rt.store.apply_pushed([(id_sms, "send")])
     assert get_status(vid, runtime=rt).delivery_status == "not_deliver"
     assert not polled(rt, vid)
+
+
+def delivery_fields(rt: Runtime) -> dict[str, int]:
+    totals = raw_redis(rt).hgetall(rt.store.keys.totals)
+    return {k: int(v) for k, v in totals.items() if k.startswith("delivery:")}
+
+
+def test_forged_statuses_make_no_new_fields_and_count_once(rt: Runtime) -> None:
+    vid, id_sms = sent(rt)
+    before = delivery_fields(rt)
+    forged = [(id_sms, f"made_up_{n}") for n in range(2003)] + [(id_sms, "x" * 5000 + "\x1b")]
+    assert len(rt.store.apply_pushed(forged)) == 1
+    after = delivery_fields(rt)
+    assert set(after) - set(before) == {"delivery:other"}
+    assert after["delivery:other"] == 1  # one record moved to `other` once
+    history = get_status(vid, runtime=rt).history
+    assert all(len(h.get("raw", "")) <= 32 for h in history)
+    assert history[-1]["delivery_status"] == "other"
+
+
+def test_a_final_status_is_final_and_counts_once(rt: Runtime) -> None:
+    vid, id_sms = sent(rt)
+    before = delivery_fields(rt)
+    flips = [(id_sms, "deliver" if n % 2 == 0 else "not_deliver") for n in range(100)]
+    rt.store.apply_pushed(flips)
+    rt.store.apply_pushed([(id_sms, "send"), (id_sms, "read"), (id_sms, "deliver")])
+    after = delivery_fields(rt)
+    assert after["delivery:deliver"] - before.get("delivery:deliver", 0) == 1
+    assert after.get("delivery:not_deliver", 0) == before.get("delivery:not_deliver", 0)
+    assert after.get("delivery:other", 0) == before.get("delivery:other", 0)
+    status = get_status(vid, runtime=rt)
+    assert status.delivery_status == "deliver"
+    late = [h for h in status.history if h["event"] == "late_status"]
+    assert late and {h["delivery_status"] for h in late} == {"not_deliver"}
+    assert events(rt, vid).count("status") == 1
+
+
+def test_flapping_pending_statuses_count_each_once(rt: Runtime) -> None:
+    _, id_sms = sent(rt)
+    before = delivery_fields(rt)
+    rt.store.apply_pushed([(id_sms, "read" if n % 2 else "send") for n in range(40)])
+    after = delivery_fields(rt)
+    assert after.get("delivery:other", 0) - before.get("delivery:other", 0) == 1
+    assert after["delivery:send"] == before["delivery:send"]  # store_sent counted it already
 
 
 def test_unknown_ids_are_accepted_and_ignored(rt: Runtime) -> None:
@@ -122,3 +167,22 @@ def test_redis_away_raises_so_nothing_is_acknowledged() -> None:
     dead = Store(connect(f"redis://127.0.0.1:{free_port()}/0"), "t:")
     with pytest.raises(StoreUnavailable):
         dead.apply_pushed([("1", "deliver")])
+
+
+def test_a_polled_status_passes_the_same_validation(rt: Runtime) -> None:
+    """A `state` answer's text (up to 64 KiB, any characters) is no more trusted than a push."""
+    vid, id_sms = sent(rt)
+    before = delivery_fields(rt)
+    huge = "\x1b[31m" + "y" * 65536
+    args = {"max_age_ms": 600_000, "first_delay_ms": 1000, "max_delay_ms": 60_000}
+    rt.store.poll_apply([(vid, id_sms, huge)], **args)
+    rt.store.poll_apply([(vid, id_sms, "deliver")], **args)
+    rt.store.poll_apply([(vid, id_sms, "expired")], **args)
+    after = delivery_fields(rt)
+    assert set(after) - set(before) <= {"delivery:other", "delivery:deliver"}
+    assert after["delivery:other"] - before.get("delivery:other", 0) == 1
+    assert after.get("delivery:expired", 0) == before.get("delivery:expired", 0)
+    status = get_status(vid, runtime=rt)
+    assert status.delivery_status == "deliver"
+    raws = {h.get("raw") for h in status.history if h.get("raw")}
+    assert raws == {"??31m" + "y" * 27}  # 32 characters, control and markup replaced

@@ -8,7 +8,6 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from wsgiref.simple_server import make_server
 
 import pytest
 import requests
@@ -22,9 +21,10 @@ from worker.gateway.protocol import (
     build_set_push_url_request,
     parse_push,
 )
-from worker.push import PushReceiver, _QuietHandler, _ThreadingServer, asgi_app, wsgi_app
+from worker.push import PushReceiver, asgi_app, wsgi_app
 from worker.sandbox import SandboxConfig
 from worker.sandbox.push import MAX_RETRIES
+from worker.serving import PUSH_LIMITS, serve
 from worker.settings import Settings
 from worker.store import StoreUnavailable
 
@@ -125,15 +125,9 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def receiver_url(recorder: Recorder) -> Iterator[str]:
-    server = make_server(
-        "127.0.0.1", 0, wsgi_app(token=TOKEN, apply=recorder), _ThreadingServer, _QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    url, stop = _serve(recorder)
+    yield url.removesuffix(PATH)
+    stop()
 
 
 def test_wsgi_applies_and_acknowledges(receiver_url: str, recorder: Recorder) -> None:
@@ -252,18 +246,17 @@ def _client(sandbox: Sandbox) -> TargetSMSClient:
 
 
 def _serve(apply: Recorder) -> tuple[str, Callable[[], None]]:
-    server = make_server(
-        "127.0.0.1", 0, wsgi_app(token=TOKEN, apply=apply), _ThreadingServer, _QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    """The receiver on the server ``targetsms push-receiver`` uses (worker/serving.py)."""
+    server = serve(wsgi_app(token=TOKEN, apply=apply), "127.0.0.1", 0, PUSH_LIMITS)
+    done = threading.Event()
+    thread = threading.Thread(target=server.run, args=(done.is_set,))
     thread.start()
 
     def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        done.set()
+        thread.join(10)
 
-    return f"http://127.0.0.1:{server.server_port}{PATH}", stop
+    return f"{server.url}{PATH}", stop
 
 
 def test_push_url_set_through_the_api_makes_the_sandbox_push(

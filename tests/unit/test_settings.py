@@ -157,3 +157,22 @@ def test_send_wait_must_be_a_finite_non_negative_number(
         main(["send", "+79001234567", f"--wait={wait}"])
     assert info.value.code == 2
     assert "--wait: must be a finite number of seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TARGETSMS_LOGIN", "log\x1bin"),
+        ("TARGETSMS_PASSWORD", "pass\nword-Пароль"),
+        ("TARGETSMS_SENDER", "tar\x00get"),
+        ("TARGETSMS_LOGIN", "log\x9bin"),  # a C1 control character (CSI)
+    ],
+)
+def test_credentials_and_sender_with_a_control_character_are_refused_at_load(
+    name: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**GOOD, name: value})
+    problems = [p for p in raised.value.problems if "control character" in p]
+    assert problems == [f"{name} holds a control character (the value is not shown)"]
+    assert value not in str(raised.value)

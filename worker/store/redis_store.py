@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 import redis
 from redis.client import PubSub
 
-from ..gateway.models import FINAL_STATUSES
+from ..gateway.models import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from ..limits import SmsGate
 from ..outcomes import RefusalCode, VerifyReason
 from .keys import Keys
@@ -45,6 +45,8 @@ STATS_BUCKET_SECONDS = 300
 STATS_TTL_MS = (24 * 3600 + 3600) * 1000
 # Delivery statuses after which nothing changes (polling and pushes stop there).
 _FINAL = sorted(FINAL_STATUSES)
+# Every other status is recorded as `other` (recorded_status; the Lua step checks again).
+_KNOWN = sorted(KNOWN_STATUSES)
 # Pushed statuses applied per Lua step: a huge push must not block Redis for long.
 _PUSH_CHUNK = 500
 
@@ -602,7 +604,8 @@ class Store:
                 "first_delay_ms": first_delay_ms,
                 "max_delay_ms": max_delay_ms,
                 "final": _FINAL,
-                "results": [list(r) for r in results],
+                "known": _KNOWN,
+                "results": [[v, i, *recorded_status(status)] for v, i, status in results],
                 "timings": _taken(timings),
             },
         )
@@ -625,12 +628,12 @@ class Store:
             for (id_sms, status), owner in zip(chunk, owners, strict=True):
                 if isinstance(owner, str) and owner:
                     keys += [k.record(owner), k.history(owner)]
-                    known.append([owner, id_sms, status])
+                    known.append([owner, id_sms, *recorded_status(status)])
             if known:
                 self._run(
                     "push_apply",
                     keys,
-                    {"channel": k.events, "final": _FINAL, "states": known},
+                    {"channel": k.events, "final": _FINAL, "known": _KNOWN, "states": known},
                 )
         return list(dict.fromkeys(id_sms for id_sms, _ in states))
 

@@ -146,17 +146,45 @@ local function unadmit_sms(first, g)
 end
 
 -- A delivery status for a verification's message, from a poll or a push (one implementation
--- for both). A final status also takes the id out of the poll set, and is never replaced by a
--- pending one (a late or repeated push). Returns nil when the record no longer follows
--- `id_sms` (gone, resent or canceled); else {changed, final, sent_at, polls}.
-local function apply_status(r, h, poll, totals, channel, id, id_sms, status, final, now)
-  local f = redis.call('HMGET', r, 'id_sms', 'delivery_status', 'sent_at', 'polls', 'state')
+-- for both). Input is not trusted: a status outside `known` is recorded and counted as `other`
+-- (its raw text, cut short, goes to the history only), each status counts once per record, and
+-- a final status is final: a later pending one is ignored, a later different final one is
+-- noted in the history but neither replaces it nor counts. A final status also takes the id out
+-- of the poll set. Returns nil when the record no longer follows `id_sms` (gone, resent or
+-- canceled); else {changed, final, sent_at, polls}.
+local function apply_status(r, h, poll, totals, channel, id, id_sms, status, raw, st, now)
+  local f = redis.call('HMGET', r, 'id_sms', 'delivery_status', 'sent_at', 'polls', 'state',
+    'delivery_counted')
   if f[1] ~= id_sms or f[5] == 'canceled' then return nil end
-  local changed = status ~= '' and status ~= f[2] and not (final[f[2]] and not final[status])
+  status = type(status) == 'string' and status or ''
+  if status ~= '' and not st.known[status] then
+    raw, status = (type(raw) == 'string' and raw ~= '') and raw or status, 'other'
+  end
+  local note = nil
+  if status == 'other' then
+    note = string.sub(string.gsub(string.sub(raw, 1, 32), '[^%w_%-%.]', '?'), 1, 32)
+  end
+  local final, current = st.final, f[2]
+  -- 'ID_SMS|,send,other,!not_deliver,': statuses counted, and late final ones noted, for this
+  -- message (a resend starts afresh); store_sent counted the first status and left no mark.
+  local tag = id_sms .. '|'
+  local marks = f[6]
+  if not marks or string.sub(marks, 1, #tag) ~= tag then
+    marks = tag .. (current and (',' .. current .. ',') or ',')
+  end
+  local function first_time(mark)
+    if string.find(marks, ',' .. mark .. ',', #tag, true) then return false end
+    marks = marks .. mark .. ','
+    redis.call('HSET', r, 'delivery_counted', marks)
+    return true
+  end
+  local changed = status ~= '' and status ~= current and not final[current]
   if changed then
     redis.call('HSET', r, 'delivery_status', status, 'updated_at', now)
-    record_event(r, h, channel, id, 'status', {delivery_status = status})
-    count(totals, 'delivery:' .. status, 1)
+    record_event(r, h, channel, id, 'status', {delivery_status = status, raw = note})
+    if first_time(status) then count(totals, 'delivery:' .. status, 1) end
+  elseif final[current] and final[status] and status ~= current and first_time('!' .. status) then
+    record_event(r, h, channel, id, 'late_status', {delivery_status = status})
   end
   if final[status] then redis.call('ZREM', poll, id) end
   return {changed = changed, final = final[status] == true, sent_at = f[3], polls = f[4]}

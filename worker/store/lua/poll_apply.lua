@@ -1,16 +1,17 @@
 -- poll: record what the gateway said and decide each id's next poll (backoff) or stop.
 -- KEYS: 1 poll set, 2 totals, then per result: record, history
--- ARGV: 1 JSON {channel, max_age_ms, first_delay_ms, max_delay_ms, final (statuses),
---       results = {{id, id_sms, status ('' when the gateway gave none)}, ...}, timings}
+-- ARGV: 1 JSON {channel, max_age_ms, first_delay_ms, max_delay_ms, final, known (statuses),
+--       results = {{id, id_sms, status ('' when the gateway gave none), raw}, ...}, timings}
 -- Answers {changed, stopped}
 local now = now_ms()
 count_timings(KEYS[2], a.timings)
-local final = status_set(a.final)
+local st = {final = status_set(a.final), known = status_set(a.known)}
 local changed, stopped = 0, 0
 for i, res in ipairs(a.results) do
-  local id, id_sms, status = res[1], res[2], res[3]
+  local id, id_sms = res[1], res[2]
   local r, h = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
-  local applied = apply_status(r, h, KEYS[1], KEYS[2], a.channel, id, id_sms, status, final, now)
+  local applied = apply_status(r, h, KEYS[1], KEYS[2], a.channel, id, id_sms, res[3], res[4],
+    st, now)
   if not applied then
     redis.call('ZREM', KEYS[1], id)  -- gone, resent or canceled since the lease
     stopped = stopped + 1
