@@ -157,3 +157,11 @@ def test_send_wait_must_be_a_finite_non_negative_number(
         main(["send", "+79001234567", f"--wait={wait}"])
     assert info.value.code == 2
     assert "--wait: must be a finite number of seconds" in capsys.readouterr().err
+
+
+def test_default_region_is_ru_and_must_be_a_region() -> None:
+    assert Settings.from_env(GOOD).abuse.default_region == "RU"
+    assert Settings.from_env({**GOOD, "OTP_DEFAULT_REGION": "KZ"}).abuse.default_region == "KZ"
+    for bad in ("Russia", "ZZ"):
+        with pytest.raises(SettingsError, match="OTP_DEFAULT_REGION"):
+            Settings.from_env({**GOOD, "OTP_DEFAULT_REGION": bad})
