@@ -272,8 +272,8 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    p = add("send", cmd_send, "request a code for PHONE (international format)")
-    p.add_argument("phone", help="the phone number, e.g. +79001234567")
+    p = add("send", cmd_send, "request a code for PHONE (+7..., or national: OTP_DEFAULT_REGION)")
+    p.add_argument("phone", help="the phone number, e.g. +79001234567 or 8 900 123-45-67")
     p.add_argument("--ip", help="the client's IP address, for per-IP limits")
     p.add_argument("--captcha", help="captcha token from the form")
     p.add_argument("--idempotency-key", help="the same key within the code TTL sends nothing new")

@@ -84,6 +84,9 @@ class VerifyResult:
     reason: str  # a VerifyReason: ok, wrong, locked, expired, already_used, rate_limited, ...
     attempts_left: int
     retry_after: int | None = None  # rate_limited: seconds until guesses are allowed again
+    # When ok (only then): the E.164 number this code proved, the identity to log in. Never
+    # what the user typed or what the app remembers: those can name someone else's number.
+    phone: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,8 @@ class VerificationStatus:
     sent_at: int | None
     expires_at: int | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # The E.164 number the code goes (or went) to; not in repr or as_dict, which get printed.
+    phone: str | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -261,7 +266,7 @@ def request_code(
     s = rt.settings
     ip = _client_ip(client_ip)
     try:
-        parsed = parse_phone(phone)
+        parsed = parse_phone(phone, s.abuse.default_region)
     except InvalidPhone as exc:
         raise _refuse(rt, RefusalCode.INVALID_PHONE, str(exc)) from None
     gate = _gate(rt, parsed, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
@@ -388,7 +393,8 @@ def verify_code(
         return VerifyResult(ok=False, reason=reason, attempts_left=left, retry_after=wait)
     if reason is not VerifyReason.OK:
         log.info("verify %s: %s (attempts left %d)", verification_id, reason, left)
-    return VerifyResult(ok=reason is VerifyReason.OK, reason=reason, attempts_left=left)
+        return VerifyResult(ok=False, reason=reason, attempts_left=left)
+    return VerifyResult(ok=True, reason=reason, attempts_left=left, phone=verdict.phone)
 
 
 def _int(value: str | None) -> int | None:
@@ -418,6 +424,7 @@ def get_status(verification_id: str, *, runtime: Runtime | None = None) -> Verif
         sent_at=_int(record.get("sent_at")),
         expires_at=_int(record.get("expires_at")),
         history=history,
+        phone=record.get("phone") or None,
     )
 
 

@@ -1,4 +1,8 @@
-"""Phone numbers: strict parsing to E.164, never guessing a country or a digit."""
+"""Phone numbers: the one normalizer to E.164, never guessing a country or a digit.
+
+Every spelling of a number (``+7 900 123-45-67``, or ``8 900 123-45-67`` in Russia) becomes
+the same E.164 string before any limit counts it, so a spelling is never a bucket of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from phonenumbers import PhoneNumberType
 
 __all__ = ["InvalidPhone", "Phone", "deny_prefix", "deny_prefix_problem", "parse_phone"]
 
-# Formatting people type is fine; letters (vanity numbers), a missing "+" or a second "+" is not.
-_ALLOWED = re.compile(r"^\+[0-9][0-9 ()\-.]{3,30}$")
+# Formatting people type is fine; letters (vanity numbers), an extension or a second "+" is not.
+_INTERNATIONAL = re.compile(r"^\+[0-9][0-9 ()\-.]{3,30}$")
+_NATIONAL = re.compile(r"^[0-9(][0-9 ()\-.]{3,30}$")
 
 # A deny-list entry: "+" and 1 to 15 ASCII digits, from a country code (+1, +7, +44) up to a
 # whole number. str.isdigit() would also take "٧"; a prefix must match what E.164 holds.
@@ -52,12 +57,19 @@ class Phone:
         return f"Phone(region={self.region!r})"
 
 
-def parse_phone(raw: str) -> Phone:
-    """Parse an international number to E.164; refuse anything that is not plainly one."""
-    if not isinstance(raw, str) or not _ALLOWED.match(raw.strip()):
-        raise InvalidPhone("phone must be in international format, e.g. +79001234567")
+def parse_phone(raw: str, default_region: str = "") -> Phone:
+    """Parse a number to E.164; refuse anything that is not plainly one.
+
+    Without ``default_region`` only the international format is taken. With one (an ISO
+    region, ``OTP_DEFAULT_REGION``) the national formats people there type are too: in RU
+    ``8 900 123-45-67``, ``900 123-45-67`` and ``7 900 123-45-67`` are all ``+79001234567``.
+    """
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not (_INTERNATIONAL.match(text) or (default_region and _NATIONAL.match(text))):
+        wanted = "a phone number" if default_region else "in international format"
+        raise InvalidPhone(f"phone must be {wanted}, e.g. +79001234567")
     try:
-        number = phonenumbers.parse(raw.strip(), None)
+        number = phonenumbers.parse(text, default_region or None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone("phone number cannot be parsed") from exc
     if not phonenumbers.is_valid_number(number):

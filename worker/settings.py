@@ -144,6 +144,8 @@ class AbuseSettings:
     """Who may receive an SMS at all, and what looks like pumping."""
 
     allowed_countries: tuple[str, ...] = env("OTP_ALLOWED_COUNTRIES", ("RU",))
+    # Numbers typed without "+" (8 900 ..., 900 ...) are read in this region's national format.
+    default_region: str = env("OTP_DEFAULT_REGION", "RU")
     deny_prefixes: tuple[str, ...] = env("OTP_DENY_PREFIXES", ())
     step_up_ip_per_hour: int = env("OTP_STEP_UP_IP_PER_HOUR", 3, lo=1, hi=_INT_MAX)
     step_up_prefix_per_hour: int = env("OTP_STEP_UP_PREFIX_PER_HOUR", 10, lo=1, hi=_INT_MAX)
@@ -275,6 +277,8 @@ class Settings:
             r not in phonenumbers.SUPPORTED_REGIONS for r in a.allowed_countries
         ):
             out.append("OTP_ALLOWED_COUNTRIES must list ISO 3166 region codes such as RU,KZ,BY")
+        if a.default_region not in phonenumbers.SUPPORTED_REGIONS:
+            out.append("OTP_DEFAULT_REGION must be an ISO 3166 region code such as RU or KZ")
         if cap.mode not in ("off", "always", "step_up"):
             out.append("CAPTCHA_MODE must be off, always or step_up")
         elif cap.mode != "off":

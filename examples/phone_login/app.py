@@ -4,7 +4,8 @@
 
 Settings come from the environment (and ``.env`` in the current directory), the same ones the
 workers read. The verification id lives only in a server-side session; phone numbers and codes
-travel only in POST bodies, never in a URL or a log line.
+travel only in POST bodies, never in a URL or a log line. Who logs in is the number the API says
+the code proved (``VerifyResult.phone``), never what was typed into the form.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 import redis
 from flask import Flask, Response, redirect, render_template, request, session
 from markupsafe import Markup, escape
@@ -36,6 +36,7 @@ from worker import (
     Settings,
     SettingsError,
     VerificationNotFound,
+    VerificationStatus,
     cancel,
     get_status,
     request_code,
@@ -97,10 +98,11 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
     def text(key: str, **params: Any) -> str:
         return TEXTS[lang()][key].format(**params)
 
-    def notice(key: str, *, wait: int | None = None, **params: Any) -> None:
-        """A message for the next page (post/redirect/get); a wait becomes a deadline."""
+    def notice(key: str, *, wait: int | None = None, typed: str = "", **params: Any) -> None:
+        """A message for the next page (post/redirect/get); a wait becomes a deadline.
+        ``typed`` refills the phone form once: a refused number is never kept beyond that."""
         until = time.time() + wait if wait is not None else None
-        sess()["notice"] = {"key": key, "until": until, "params": params}
+        sess()["notice"] = {"key": key, "until": until, "params": params, "typed": typed}
 
     def client_ip() -> str | None:
         return request.remote_addr
@@ -159,6 +161,7 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
                 params["wait"] = _countdown(wait, enables=_UNBLOCKS.get(shown["key"], ""))
             message = _fill(t[shown["key"]], **params)
         view = "logged_in" if "user" in s else "code" if "vid" in s else "phone"
+        status = _current_status(s["vid"]) if view == "code" else None
         left = resend_wait()
         return render_template(
             "index.html",
@@ -174,14 +177,16 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
             site_key=site_key,
             show_captcha=widget is not None
             and (view == "phone" or settings.captcha.mode == "always" or s.get("captcha")),
-            phone=s.get("phone", ""),
-            masked=_mask(s.get("user") or s.get("phone", "")),
+            phone=(shown or {}).get("typed") or s.get("phone", ""),
+            masked=_mask(s["user"] if view == "logged_in" else status.phone if status else None),
             code_length=settings.codes.length,
             resend_wait=left,
             resend_wait_text=_fill(
                 t["resend_wait"], wait=_countdown(left, enables="resend", hides="resend-wait")
             ),
-            stage=_current_stage(s["vid"]) if view == "code" else None,
+            stage=(_stage(status.state, status.delivery_status) if status else "gone")
+            if view == "code"
+            else None,
             offer_new=s.get("offer_new", False),
         )
 
@@ -189,7 +194,6 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
     def send() -> Response:
         s = sess()
         phone = request.form.get("phone", "").strip()[:40]
-        s["phone"] = phone
         # The key names this session, this form and this number: a resubmitted form returns
         # the same verification, and a different number typed into a cached form does not.
         key = f"{s['csrf']}:{request.form.get('nonce', '')}:{phone}"
@@ -198,11 +202,13 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
                 phone, client_ip=client_ip(), captcha_token=captcha_token(), idempotency_key=key
             )
         except RequestRefused as exc:
-            _refused(exc)
+            # Nothing of a refused number is kept: the session's verification stays as it was.
+            _refused(exc, typed=phone)
             return redirect("/", 303)  # type: ignore[return-value]
         except ServiceUnavailable:
-            notice("unavailable")
+            notice("unavailable", typed=phone)
             return redirect("/", 303)  # type: ignore[return-value]
+        s["phone"] = phone  # as typed, to refill the form after "another number"
         if s.get("vid") != req.id:
             s.update(vid=req.id, sent_at=time.time(), resend_until=0, offer_new=False)
         s.pop("captcha", None)
@@ -222,8 +228,8 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
         except ServiceUnavailable:
             notice("unavailable")
             return redirect("/", 303)  # type: ignore[return-value]
-        if result.ok:
-            user = _e164(s.get("phone", ""))
+        if result.ok and result.phone:
+            user = result.phone  # the number this code proved, whatever the form said
             csrf = secrets.token_urlsafe(32)
             s.clear()
             s.regenerate()
@@ -297,14 +303,14 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    def _refused(exc: RequestRefused) -> None:
+    def _refused(exc: RequestRefused, *, typed: str = "") -> None:
         if exc.code == "rate_limited":
             if exc.retry_after:
-                notice("rate_limited", wait=exc.retry_after)
+                notice("rate_limited", wait=exc.retry_after, typed=typed)
             else:
-                notice("rate_limited_later")
+                notice("rate_limited_later", typed=typed)
         else:
-            notice(exc.code if exc.code in TEXTS["ru"] else "invalid_ip")
+            notice(exc.code if exc.code in TEXTS["ru"] else "invalid_ip", typed=typed)
         if exc.code in ("captcha_required", "captcha_failed"):
             sess()["captcha"] = True
 
@@ -332,12 +338,10 @@ def _fill(template: str, **params: Any) -> Markup:
     return escape(template).format(**params)
 
 
-def _current_stage(verification_id: str) -> str:
-    try:
-        status = get_status(verification_id)
-    except (VerificationNotFound, ServiceUnavailable):
-        return "gone"
-    return _stage(status.state, status.delivery_status)
+def _current_status(verification_id: str) -> VerificationStatus | None:
+    with contextlib.suppress(VerificationNotFound, ServiceUnavailable):
+        return get_status(verification_id)
+    return None
 
 
 def _stage(state: str, delivery_status: str | None) -> str:
@@ -383,19 +387,9 @@ def _sse(stage: str) -> str:
     return f"event: stage\ndata: {json.dumps({'stage': stage})}\n\n"
 
 
-def _e164(phone: str) -> str:
-    """The user's identity: one spelling per number, however it was typed."""
-    try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(phone, "RU"), phonenumbers.PhoneNumberFormat.E164
-        )
-    except phonenumbers.NumberParseException:
-        return phone
-
-
-def _mask(phone: str) -> str:
-    """Enough of the number to recognise it, not enough to read it off a screen."""
-    digits = [c for c in phone if c.isdigit()]
+def _mask(phone: str | None) -> str:
+    """Enough of the E.164 number to recognise it, not enough to read it off a screen."""
+    digits = [c for c in phone or "" if c.isdigit()]
     if len(digits) < 6:
         return "•" * len(digits)
     return "+" + "".join(digits[:4]) + "•" * (len(digits) - 6) + "".join(digits[-2:])

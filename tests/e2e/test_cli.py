@@ -52,10 +52,21 @@ def test_send_wait_verify_status(
 
 def test_refusals_exit_1_with_a_json_error(redis_url: str, sandbox: Sandbox) -> None:
     settings = make_settings(redis_url, sandbox)
-    for phone, error in (("89001234567", "invalid_phone"), ("+77012345678", "country_not_allowed")):
+    for phone, error in (("8 900 123", "invalid_phone"), ("+77012345678", "country_not_allowed")):
         out = run(settings, "send", phone)
         assert out.returncode == 1 and json.loads(out.stdout)["error"] == error
         assert "Traceback" not in out.stderr
+
+
+def test_send_takes_the_national_format_of_the_default_region(
+    redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    settings = make_settings(redis_url, sandbox)
+    start_worker(settings)
+    sent = run(settings, "send", "8 900 123-45-67", "--wait", "20")
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["state"] == "sent"
+    assert len(sandbox.outbox("+79001234567")) == 1  # the E.164 number got the SMS
 
 
 def test_failed_send_with_wait_exits_1(

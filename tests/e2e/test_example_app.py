@@ -3,13 +3,16 @@
 Everything is real: the app runs as its own process exactly as its README starts it, a
 ``celery -A worker worker`` process sends through the sandbox gateway, codes are read from the
 sandbox outbox as a phone would, and the captcha provider is a loopback stand-in. Each page is
-saved as a screenshot under ``test-artifacts/screenshots/``.
+saved as a screenshot under ``test-artifacts/screenshots/``. The attacks on who logs in post
+forms over plain HTTP (``FormClient``), as an attacker's script would, without a browser.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from captcha_standin import SECRET, StandIn, token
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
@@ -34,6 +38,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PHONE = "+79001234567"
 TYPED_PHONE = "+7 (900) 123-45-67"  # as a person types it
+ATTACKER = "+79161112233"  # a number the attacker holds, shown as +7916•••••33
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
@@ -49,7 +54,7 @@ def _browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def _browser_available(request: pytest.FixtureRequest) -> Iterator[None]:
     missing = _browser_missing()
     if missing:
@@ -191,7 +196,9 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
 
 
 @pytest.fixture
-def open_browser(request: pytest.FixtureRequest) -> Iterator[Callable[..., Browser]]:
+def open_browser(
+    request: pytest.FixtureRequest, _browser_available: None
+) -> Iterator[Callable[..., Browser]]:
     drivers: list[WebDriver] = []
     profiles: list[str] = []
     test_dir = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", request.node.name)
@@ -227,6 +234,48 @@ def open_browser(request: pytest.FixtureRequest) -> Iterator[Callable[..., Brows
         driver.quit()
     for profile in profiles:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+class FormClient:
+    """The app's forms posted over HTTP with the page's CSRF token, redirects followed."""
+
+    def __init__(self, app: App, settings: Settings) -> None:
+        self.url = app.url
+        self.http = requests.Session()
+        self.sessions = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        self.prefix = f"{settings.redis_prefix}example:session:"
+        self.page = self._answer(self.http.get(self.url + "/", timeout=10))
+
+    def post(self, path: str, **form: str) -> str:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', self.page)
+        assert csrf, self.page
+        data = {"csrf_token": csrf[1], "nonce": secrets.token_urlsafe(8), **form}
+        self.page = self._answer(self.http.post(self.url + path, data=data, timeout=10))
+        return self.page
+
+    def session(self) -> dict[str, Any]:
+        """What the app keeps for this client, read from its Redis as the app reads it."""
+        raw = self.sessions.get(self.prefix + self.http.cookies["phone_login"])
+        assert raw, "the app keeps a session for this client"
+        data: dict[str, Any] = json.loads(raw)
+        return data
+
+    def message_key(self) -> str | None:
+        found = re.search(r'id="message"[^>]*data-key="([^"]+)"', self.page)
+        return found[1] if found else None
+
+    @staticmethod
+    def _answer(response: requests.Response) -> str:
+        assert response.status_code == 200, response.text[-2000:]
+        return response.text
+
+
+def _own_code(attacker: FormClient, sandbox: Sandbox) -> str:
+    """The attacker asks for a code for their own number and reads it off their phone."""
+    attacker.post("/send", phone=ATTACKER)
+    assert 'id="code-step"' in attacker.page
+    wait_until(lambda: sandbox.outbox(ATTACKER), 20, "the attacker's SMS")
+    return sandbox.last_code(ATTACKER)
 
 
 @pytest.fixture
@@ -549,3 +598,58 @@ def test_redis_down_is_a_clear_503_not_a_traceback(
         assert answer.status_code == 503
         assert "Сервис временно недоступен" in answer.text
     assert "Traceback" not in app_down.output()
+
+
+# -- who logs in ---------------------------------------------------------------------------------
+
+
+def test_another_spelling_of_a_number_is_not_logged_in_with_your_own_code(
+    settings: Settings,
+    sandbox: Sandbox,
+    start_worker: Callable[..., WorkerProcess],
+    start_app: Callable[..., App],
+) -> None:
+    """Once, the API refused "8 900 ..." while the app kept it in the session and, at /verify,
+    logged in the +7 number it spells with the code of the attacker's own verification."""
+    start_worker(settings)
+    app = start_app(settings)
+    attacker = FormClient(app, settings)
+    code = _own_code(attacker, sandbox)
+
+    attacker.post("/send", phone="8 900 123-45-67")  # the victim's number, as Russians type it
+    attacker.post("/verify", code=code)
+
+    assert attacker.session().get("user") is None, "the attacker's code proved no number here"
+    assert 'id="logged-in"' not in attacker.page
+    victim_sms = sandbox.outbox(PHONE)
+    assert len(victim_sms) <= 1 and code not in [m["code"] for m in victim_sms]
+    assert "9001234567" not in app.output() and "9161112233" not in app.output()
+
+
+def test_a_number_refused_by_its_cooldown_is_not_logged_in_with_your_own_code(
+    redis_url: str,
+    sandbox: Sandbox,
+    start_worker: Callable[..., WorkerProcess],
+    start_app: Callable[..., App],
+) -> None:
+    """Once, a refused request still wrote its number into the session, and /verify logged in
+    that number with the code of the verification the session already had."""
+    settings = make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=600)
+    start_worker(settings)
+    app = start_app(settings)
+    FormClient(app, settings).post("/send", phone=PHONE)  # the victim asks for a code
+    attacker = FormClient(app, settings)
+    code = _own_code(attacker, sandbox)
+    before = attacker.session()
+
+    attacker.post("/send", phone=PHONE)  # correctly spelled, refused: the cooldown runs
+    assert attacker.message_key() == "rate_limited"
+    after = attacker.session()
+    assert {k: after.get(k) for k in ("vid", "phone", "sent_at")} == {
+        k: before.get(k) for k in ("vid", "phone", "sent_at")
+    }, "a refused request writes nothing of its number"
+    attacker.post("/verify", code=code)
+
+    assert attacker.session().get("user") == ATTACKER, "the code proved the attacker's number"
+    assert "+7916•••••33" in attacker.page
+    assert "9001234567" not in app.output() and "9161112233" not in app.output()

@@ -92,6 +92,24 @@ def test_each_limit_at_its_exact_boundary(
     assert read_stats(rt.store)["last_hour"]["refused"] == {bucket: 1}
 
 
+SPELLINGS = ["+79001234567", "8 900 123-45-67", "900 123 45 67", "7 (900) 123-45-67"]
+
+
+def test_every_spelling_of_a_number_counts_in_its_one_bucket(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    rt = runtime(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=2)
+    assert [attempt(rt, p) for p in SPELLINGS] == ["ok", "ok", "rate_limited", "rate_limited"]
+    assert read_stats(rt.store)["last_hour"]["refused"] == {"phone_hour": 2}
+    # The cooldown too: a second spelling right after the first is the same number's second SMS.
+    rt = runtime(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60)
+    assert [attempt(rt, p) for p in reversed(SPELLINGS)] == ["ok"] + ["rate_limited"] * 3
+    # And an idempotency key names the number, not its spelling.
+    rt = runtime(redis_url, sandbox)
+    ids = {request_code(p, idempotency_key="form-1", runtime=rt).id for p in SPELLINGS}
+    assert len(ids) == 1
+
+
 def test_global_budget_logs_an_error(
     redis_url: str, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:

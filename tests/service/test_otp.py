@@ -4,6 +4,7 @@ sandbox over HTTP (the worker-process path is in test_pipeline.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -41,7 +42,7 @@ def sent(rt: Runtime, phone: str = PHONE) -> str:
 
 def test_refusals_are_clear_and_generic(rt: Runtime) -> None:
     with pytest.raises(RequestRefused) as info:
-        request_code("89001234567", runtime=rt)
+        request_code("8 900 123", runtime=rt)
     assert info.value.code == "invalid_phone"
     with pytest.raises(RequestRefused) as info:
         request_code("+77012345678", runtime=rt)  # Kazakhstan, not in OTP_ALLOWED_COUNTRIES
@@ -71,6 +72,25 @@ def test_verify_outcomes_before_and_after_sending(rt: Runtime, sandbox: Sandbox)
     assert verify_code(req.id, spaced, runtime=rt).ok  # people paste codes with spaces
     record = raw_redis(rt).hgetall(rt.store.keys.record(req.id))
     assert code not in str(record) and "code_hmac" not in record  # single use: digest dropped
+
+
+def test_verify_result_names_the_proved_phone_only_when_ok(
+    rt: Runtime, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="targetsms"):
+        verification = sent(rt, "8 900 123-45-67")  # a national spelling: the same number
+        code = sandbox.last_code(PHONE)
+        wrong = verify_code(verification, "000000" if code != "000000" else "111111", runtime=rt)
+        assert (wrong.ok, wrong.phone) == (False, None)
+        status = get_status(verification, runtime=rt)
+        assert status.phone == PHONE
+        result = verify_code(verification, code, runtime=rt)
+        assert (result.ok, result.phone) == (True, PHONE)
+        again = verify_code(verification, code, runtime=rt)
+        assert (again.reason, again.phone) == ("already_used", None)
+    shown = repr(result) + repr(status) + json.dumps(status.as_dict())
+    assert "9001234567" not in shown, shown
+    assert "verify" in caplog.text and "9001234567" not in caplog.text
 
 
 def test_send_is_idempotent_and_locked_against_parallel_workers(

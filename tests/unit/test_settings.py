@@ -176,3 +176,11 @@ def test_credentials_and_sender_with_a_control_character_are_refused_at_load(
     problems = [p for p in raised.value.problems if "control character" in p]
     assert problems == [f"{name} holds a control character (the value is not shown)"]
     assert value not in str(raised.value)
+
+
+def test_default_region_is_ru_and_must_be_a_region() -> None:
+    assert Settings.from_env(GOOD).abuse.default_region == "RU"
+    assert Settings.from_env({**GOOD, "OTP_DEFAULT_REGION": "KZ"}).abuse.default_region == "KZ"
+    for bad in ("Russia", "ZZ"):
+        with pytest.raises(SettingsError, match="OTP_DEFAULT_REGION"):
+            Settings.from_env({**GOOD, "OTP_DEFAULT_REGION": bad})

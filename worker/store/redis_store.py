@@ -384,7 +384,9 @@ class Store:
                 "stats_ttl_ms": STATS_TTL_MS,
             },
         )
-        return Verdict(VerifyReason(out["reason"]), int(out["left"]), int(out["retry_after_ms"]))
+        reason = VerifyReason(out["reason"])
+        phone = str(out.get("phone") or "") if reason is VerifyReason.OK else ""
+        return Verdict(reason, int(out["left"]), int(out["retry_after_ms"]), phone or None)
 
     @_guarded
     def cancel(self, verification_id: str) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..outcomes import RefusalCode, VerifyReason
@@ -58,6 +58,7 @@ class Verdict:
     reason: VerifyReason
     attempts_left: int
     retry_after_ms: int = 0
+    phone: str | None = field(default=None, repr=False)  # ok: the record's E.164 number
 
 
 class ClaimOutcome(StrEnum):

@@ -6,7 +6,8 @@
 --       6 stats bucket, 7 totals
 -- ARGV: 1 JSON {candidate (HMAC hex), id, channel, window_ms, phone_limit, ip_limit, has_ip,
 --       pumping_window_ms, stats_ttl_ms}
--- Answers {reason, left, retry_after_ms}
+-- Answers {reason, left, retry_after_ms, phone}: phone (the record's E.164) only when ok, so
+-- the caller learns which number the code proved in the same atomic step that used it up.
 local function ct_equal(x, y)
   if #x ~= #y then return false end
   local acc = 0
@@ -17,12 +18,13 @@ local function ct_equal(x, y)
 end
 
 local r = KEYS[1]
-local function answer(reason, left, wait)
+local function answer(reason, left, wait, phone)
   count(KEYS[7], 'verify:' .. reason, 1)
-  return reply({reason = reason, left = left, retry_after_ms = wait or 0})
+  return reply({reason = reason, left = left, retry_after_ms = wait or 0, phone = phone})
 end
 
-local f = redis.call('HMGET', r, 'state', 'expires_at', 'attempts_left', 'code_hmac', 'region')
+local f = redis.call('HMGET', r, 'state', 'expires_at', 'attempts_left', 'code_hmac', 'region',
+  'phone')
 local state = f[1]
 if not state then return answer('unknown', 0) end
 local left = tonumber(f[3]) or 0
@@ -57,7 +59,7 @@ if f[4] and ct_equal(f[4], a.candidate) then
   window_add(KEYS[5], a.pumping_window_ms, a.id, now)
   stat(KEYS[6], 'verified', 1, a.stats_ttl_ms)
   stat(KEYS[6], 'verified:' .. (f[5] or 'ZZ'), 1, a.stats_ttl_ms)
-  return answer('ok', left)
+  return answer('ok', left, 0, f[6])
 end
 
 for _, log in ipairs(logs) do
