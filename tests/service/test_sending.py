@@ -169,3 +169,20 @@ def test_a_resumed_send_refused_again_after_the_window_asks_again_shortly(
     assert sandbox.stats()["password_generation"] == 4
     assert verify_code(req.id, sandbox.last_code(phone), runtime=rt).ok
     rt.close()
+
+
+def test_no_funds_with_the_sms_queued_ends_the_send_at_once_and_is_never_sent_again(
+    redis_url: str, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    """The platform keeps the SMS and sends it after a top-up, with a code we never learn: a
+    second request could only add another one. The send ends with a code saying so."""
+    rt, sandbox = setup(redis_url, sandbox_factory)
+    req = request_code("+79990000212", runtime=rt)
+    assert send_verification(rt, req.id) == SendOutcome("failed", error="no_funds_queued")
+    status = get_status(req.id, runtime=rt)
+    assert status.state == "failed" and status.error is not None
+    assert status.error["code"] == "no_funds_queued"
+    assert "пополните" in status.error["message"]  # the gateway's own text, for the operator
+    assert sandbox.stats()["password_generation"] == 1
+    assert rt.store.totals()["sms_failed:no_funds_queued"] == "1"  # what the alert counts
+    rt.close()
