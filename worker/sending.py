@@ -41,6 +41,9 @@ log = logging.getLogger("targetsms.send")
 MIN_ATTEMPT_SECONDS = 2.0
 # Beyond the duplicate window itself: clocks and the gateway's own timing differ a little.
 DUPLICATE_MARGIN_SECONDS = 1.0
+# Refused again once that window is over: the gateway accepted the request a little later than
+# we know (a resumed send knows only when its predecessor's call started); ask again this soon.
+DUPLICATE_RECHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +65,25 @@ class _SendLock:
         self.token = token
         self.ttl_ms = ttl_ms
 
-    def extend(self) -> None:
+    def extend(self, attempt_ago: float | None = None) -> None:
+        """``attempt_ago``: note in the record when the last attempt that may have been accepted
+        started (0: one starts now), so that a send resumed after this worker dies waits out
+        the gateway's window from there."""
         # Redis being away raises here: the task hands the message back (see tasks/send.py).
-        if not self.store.extend_lock(self.verification_id, self.token, self.ttl_ms):
+        ago_ms = None if attempt_ago is None else int(attempt_ago * 1000)
+        if not self.store.extend_lock(
+            self.verification_id, self.token, self.ttl_ms, attempt_ago_ms=ago_ms
+        ):
             raise _LockLost
 
-    def sleep_until(self, when: float, clock: Callable[[], float]) -> None:
-        """Wait, keeping the lock: a copy of this message must not send into the window."""
+    def sleep_until(self, when: float, clock: Callable[[], float], accepted_at: float) -> None:
+        """Wait, keeping the lock: a copy of this message must not send into the window. The
+        refused attempt was not accepted: the record goes back to ``accepted_at``."""
         step = self.ttl_ms / 3000
+        self.extend(attempt_ago=clock() - accepted_at)
         while (left := when - clock()) > 0:
-            self.extend()
             time.sleep(min(left, step))
-        self.extend()
+            self.extend()
 
 
 def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
@@ -105,7 +115,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
     # The gateway requests' timings ride on the step that ends the send (metrics, no round trip).
     with rt.store.gateway_timings() as timings:
         try:
-            result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, claim.resumed)
+            result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, _since(claim))
         except _LockLost:
             log.warning("send %s: another worker took the send over; stopped", verification_id)
             return SendOutcome("skipped")
@@ -144,8 +154,16 @@ def _not_claimed(verification_id: str, claim: Claim) -> SendOutcome:
     return SendOutcome("busy", retry_in=min(claim.lock_ms / 1000, BUSY_RETRY_MAX_DELAY))
 
 
+def _since(claim: Claim) -> float | None:
+    """Seconds since a resumed send's predecessor started its last attempt that may have been
+    accepted (the record notes it before each call); None for a fresh send."""
+    if not claim.resumed:
+        return None
+    return (claim.since_attempt_ms or 0) / 1000  # a record without the note: the claim itself
+
+
 def _call_gateway(
-    rt: Runtime, lock: _SendLock, phone: str, seconds_left: float, resumed: bool
+    rt: Runtime, lock: _SendLock, phone: str, seconds_left: float, since: float | None
 ) -> SendResult:
     s = rt.settings
     vid = lock.verification_id
@@ -153,8 +171,9 @@ def _call_gateway(
     deadline = clock() + seconds_left
     maybe_sent = MaybeSent()
     # When an identical request may last have been accepted: a resumed send's predecessor
-    # called the gateway at some moment before this claim.
-    accepted_by = clock() if resumed else None
+    # started its call that long before this claim, and the gateway's window runs from then.
+    accepted_at = None if since is None else clock() - since
+    waited_for: float | None = None  # the acceptance whose window this send has waited out
     attempts = 0
     window = s.gateway.duplicate_window_seconds
     policy = rt.retry_policy
@@ -162,8 +181,8 @@ def _call_gateway(
     def before_attempt(n: int) -> None:
         nonlocal attempts
         attempts += 1
-        if attempts > 1:  # the claim has just taken the lock for the first one
-            lock.extend()
+        if attempts > 1:  # the claim has just taken the lock (and noted) the first one
+            lock.extend(attempt_ago=0)
 
     while True:
         try:
@@ -187,12 +206,15 @@ def _call_gateway(
                 maybe_sent=maybe_sent,
             )
         except GatewayError as exc:
-            anchor = maybe_sent.last_at if maybe_sent.last_at is not None else accepted_by
-            if exc.code != "duplicate_request" or anchor is None:
+            known = [t for t in (maybe_sent.last_at, accepted_at) if t is not None]
+            if exc.code != "duplicate_request" or not known:
                 _log_failure(vid, exc, attempts, maybe_sent)
                 raise
             # Our own earlier request was probably accepted: an SMS with an unknown code.
+            anchor = max(known)
             retry_at = anchor + window + DUPLICATE_MARGIN_SECONDS
+            if waited_for is not None and anchor <= waited_for:
+                retry_at = clock() + DUPLICATE_RECHECK_SECONDS
             if retry_at + MIN_ATTEMPT_SECONDS > deadline or attempts >= policy.max_attempts:
                 log.warning(
                     "send %s: duplicate refused; an SMS probably went out with an unknown code "
@@ -206,8 +228,8 @@ def _call_gateway(
                 vid,
                 retry_at - clock(),
             )
-            lock.sleep_until(retry_at, clock)
-            maybe_sent.last_at = accepted_by = None  # that window is over
+            lock.sleep_until(retry_at, clock, accepted_at=anchor)
+            waited_for = anchor
             continue
         log.info(
             "sent %s id_sms=%s status=%s attempts=%d", vid, result.id_sms, result.status, attempts

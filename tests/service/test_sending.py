@@ -13,20 +13,24 @@ from helpers import Sandbox, make_settings, raw_redis, wait_until
 from worker import get_status, request_code, resend, verify_code
 from worker.runtime import Runtime
 from worker.sending import SendOutcome, send_verification
+from worker.store import ClaimOutcome
 
 WINDOW_S = 2  # the sandbox's and the worker's duplicate window alike
 
 
 def setup(
-    redis_url: str, sandbox_factory: Callable[..., Sandbox], **overrides: Any
+    redis_url: str,
+    sandbox_factory: Callable[..., Sandbox],
+    window: int = WINDOW_S,
+    **overrides: Any,
 ) -> tuple[Runtime, Sandbox]:
-    sandbox = sandbox_factory(duplicate_window_ms=WINDOW_S * 1000, trickle_ms=100)
+    sandbox = sandbox_factory(duplicate_window_ms=window * 1000, trickle_ms=100)
     settings = make_settings(
         redis_url,
         sandbox,
         TARGETSMS_CONNECT_TIMEOUT=0.5,
         TARGETSMS_READ_TIMEOUT=0.5,
-        TARGETSMS_DUPLICATE_WINDOW_SECONDS=WINDOW_S,
+        TARGETSMS_DUPLICATE_WINDOW_SECONDS=window,
         **overrides,
     )
     return Runtime.from_settings(settings), sandbox
@@ -116,4 +120,69 @@ def test_a_send_that_loses_its_lock_while_waiting_stops_without_storing(
     assert sandbox.stats()["password_generation"] == 2  # no call once the lock was gone
     record, _ = rt.store.load(req.id)
     assert record["state"] == "sending" and "code_hmac" not in record
+    rt.close()
+
+
+def test_a_send_resumed_after_its_worker_died_waits_from_that_call_not_from_its_claim(
+    redis_url: str, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    """The issue's crash run: the dead worker's call was accepted, the send resumes later
+    (visibility timeout plus lock expiry), meets the duplicate refusal, and must wait until
+    the window after that call, which the deadline still holds, not after its own claim."""
+    rt, sandbox = setup(redis_url, sandbox_factory, window=8, OTP_SEND_DEADLINE_SECONDS=14)
+    phone = "+79001234567"
+    req = request_code(phone, runtime=rt)
+    # Worker A claims and calls; the gateway accepts; A is SIGKILLed before storing anything.
+    s = rt.settings
+    assert rt.store.claim_send(req.id, "worker-a", 60_000).outcome is ClaimOutcome.CLAIMED
+    rt.gateway.send_code(phone, text=s.codes.message_text, code_length=s.codes.length, time_left=5)
+    raw_redis(rt).delete(rt.store.keys.lock(req.id))  # A's lock expires
+    # The broker hands the message back this much later, within the gateway's window: counted
+    # from here, the window (8 s + 1 s) and one attempt (2 s) would end past the deadline
+    # (14 s after the request); counted from A's call they end 3 s before it.
+    time.sleep(5)
+    assert send_verification(rt, req.id).result == "sent"
+    assert sandbox.stats()["password_generation"] == 3  # A's call, the refusal, the new one
+    lost, last = sandbox.outbox(phone)
+    assert verify_code(req.id, str(lost["code"]), runtime=rt).reason == "wrong"
+    assert verify_code(req.id, str(last["code"]), runtime=rt).ok
+    rt.close()
+
+
+def test_a_resumed_send_refused_again_after_the_window_asks_again_shortly(
+    redis_url: str, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    """The record knows when the dead worker's call started, not when the gateway accepted it
+    (a slow connect, a slow gateway): refused once more after that window, the send asks again
+    a little later instead of failing."""
+    rt, sandbox = setup(redis_url, sandbox_factory, window=4, OTP_SEND_DEADLINE_SECONDS=14)
+    phone = "+79001234567"
+    req = request_code(phone, runtime=rt)
+    s = rt.settings
+    assert rt.store.claim_send(req.id, "worker-a", 60_000).outcome is ClaimOutcome.CLAIMED
+    time.sleep(2)  # A's request reaches the gateway 2 s after A noted its start
+    rt.gateway.send_code(phone, text=s.codes.message_text, code_length=s.codes.length, time_left=5)
+    raw_redis(rt).delete(rt.store.keys.lock(req.id))
+    time.sleep(1)
+    # Refused at once, then at A's start + 5 s (the gateway's window runs 1 s longer), then sent.
+    assert send_verification(rt, req.id).result == "sent"
+    assert sandbox.stats()["password_generation"] == 4
+    assert verify_code(req.id, sandbox.last_code(phone), runtime=rt).ok
+    rt.close()
+
+
+def test_no_funds_with_the_sms_queued_ends_the_send_at_once_and_is_never_sent_again(
+    redis_url: str, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    """The platform keeps the SMS and sends it after a top-up, with a code we never learn: a
+    second request could only add another one. The send ends with a code saying so."""
+    rt, sandbox = setup(redis_url, sandbox_factory)
+    req = request_code("+79990000212", runtime=rt)
+    assert send_verification(rt, req.id) == SendOutcome("failed", error="no_funds_queued")
+    status = get_status(req.id, runtime=rt)
+    assert status.state == "failed" and status.error is not None
+    assert status.error["code"] == "no_funds_queued"
+    assert "пополните" in status.error["message"]  # the gateway's own text, for the operator
+    assert sandbox.stats()["password_generation"] == 1
+    assert rt.store.totals()["sms_failed:no_funds_queued"] == "1"  # what the alert counts
     rt.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import Sandbox, make_settings, raw_redis
+from helpers import FakeClock, Sandbox, make_settings, raw_redis, runtime_with_clock
 
 from worker import request_code
 from worker.runtime import Runtime
@@ -62,4 +62,42 @@ def test_a_lapsed_lock_nobody_took_is_taken_again_and_the_send_stores(
     raw_redis(rt).delete(store.keys.lock(vid))
     assert _stored(rt, vid, "token-a").stored
     assert store.claim_send(vid, "token-c", TTL).outcome is ClaimOutcome.DONE
+    rt.close()
+
+
+def test_the_record_keeps_when_the_last_attempt_that_may_have_been_accepted_started(
+    redis_url: str, sandbox: Sandbox, process_runtime: None
+) -> None:
+    """A resumed send waits out the gateway's duplicate window from its predecessor's call,
+    noted before that call, not from its own claim (the issue's 8 failures of 300)."""
+    clock = FakeClock()
+    settings = make_settings(redis_url, sandbox, OTP_SEND_DEADLINE_SECONDS=90)
+    rt = runtime_with_clock(settings, clock)
+    vid = request_code("+79001234567", runtime=rt).id
+    store = rt.store
+    clock.advance(2)  # worker A claims: its first attempt starts now
+    assert store.claim_send(vid, "token-a", TTL).since_attempt_ms is None  # a fresh send
+    clock.advance(33)  # A is SIGKILLed mid-call; its lock lapses; B resumes
+    raw_redis(rt).delete(store.keys.lock(vid))
+    b = store.claim_send(vid, "token-b", TTL)
+    assert b.resumed and b.since_attempt_ms == 33_000
+    # B's own first attempt is refused as a duplicate; waiting, it notes A's start again.
+    clock.advance(1)
+    assert store.extend_lock(vid, "token-b", TTL, attempt_ago_ms=34_000)
+    clock.advance(10)  # B dies while waiting; C resumes and still counts from A's call
+    raw_redis(rt).delete(store.keys.lock(vid))
+    c = store.claim_send(vid, "token-c", TTL)
+    assert c.resumed and c.since_attempt_ms == 44_000
+    # Before each further attempt the note moves to that attempt's start.
+    clock.advance(20)
+    assert store.extend_lock(vid, "token-c", TTL, attempt_ago_ms=0)
+    clock.advance(3)
+    assert store.extend_lock(vid, "token-c", TTL)  # a plain extension leaves the note alone
+    raw_redis(rt).delete(store.keys.lock(vid))
+    assert store.claim_send(vid, "token-d", TTL).since_attempt_ms == 3_000
+    # A taken-over claimant notes nothing.
+    assert store.extend_lock(vid, "token-c", TTL, attempt_ago_ms=0) is False
+    raw_redis(rt).delete(store.keys.lock(vid))
+    clock.advance(1)
+    assert store.claim_send(vid, "token-e", TTL).since_attempt_ms == 1_000
     rt.close()

@@ -21,6 +21,7 @@ EXPECTED_ALERTS = {
     "TargetSMSQueueBacklog",
     "TargetSMSNoWorkerConsuming",
     "TargetSMSDeliveryRateDrop",
+    "TargetSMSQueuedUntilTopUp",
 }
 
 

@@ -89,6 +89,8 @@ def test_failed_initial_status_is_permanent(
         ("+79990000208", "duplicate_request"),
         ("+79990000209", "no_funds"),
         ("+79990000210", "unknown"),
+        ("+79990000211", "duplicate_request"),
+        ("+79990000212", "no_funds_queued"),
     ],
 )
 def test_every_gateway_error_text_maps_to_a_stable_code(
@@ -98,6 +100,8 @@ def test_every_gateway_error_text_maps_to_a_stable_code(
         send(client, phone)
     assert info.value.code == code
     assert not info.value.transient
+    # Only a refusal after which the SMS may still go out is marked as maybe sent.
+    assert info.value.maybe_sent is (code == "no_funds_queued")
     assert any("\u0400" <= ch <= "\u04ff" for ch in info.value.message)  # Russian text kept
 
 

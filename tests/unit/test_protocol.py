@@ -51,6 +51,34 @@ def test_guide_success_and_error_answers() -> None:
     assert info.value.message == "Неверный логин или пароль"
 
 
+@pytest.mark.parametrize(
+    ("text", "code", "maybe_sent"),
+    [
+        # Texts public TargetSMS clients quote, beside the ones the guide documents.
+        ("Данное сообщение уже было отправлено.", "duplicate_request", False),
+        (
+            "Попытка отправки более одного одинакового запроса в течение минуты",
+            "duplicate_request",
+            False,
+        ),
+        (
+            "Недостаточно средств для отправки SMS. SMS будет отправлена как только вы "
+            "пополните счёт…",
+            "no_funds_queued",
+            True,
+        ),
+        ("Недостаточно средств для отправки SMS.", "no_funds", False),
+        ("Закончились SMS.", "no_funds", False),
+    ],
+)
+def test_seen_error_texts_map_to_what_they_mean(text: str, code: str, maybe_sent: bool) -> None:
+    body = f"<response><error>{text}</error></response>".encode()
+    with pytest.raises(GatewayRejected) as info:
+        parse_send_response(body)
+    assert (info.value.code, info.value.maybe_sent) == (code, maybe_sent)
+    assert info.value.message == text
+
+
 def test_state_request_carries_credentials_as_attributes_and_many_ids() -> None:
     root = etree.fromstring(build_state_request(login="L", password="P&<'\"", ids=["1", "2", "3"]))
     assert root.find("security/login").get("value") == "L"

@@ -264,7 +264,7 @@ def test_magic_table_is_documented_and_well_formed() -> None:
     for phone, entry in MAGIC_PHONES.items():
         assert re.fullmatch(r"\+7999000\d{4}", phone)
         assert entry.doc and f"`{phone}`" in table
-    assert len(MAGIC_PHONES) == 8 + 9 + 11 + 3 * 10 + 1 + 3 * 10
+    assert len(MAGIC_PHONES) == 8 + 9 + 13 + 3 * 10 + 1 + 3 * 10
 
 
 def test_invented_texts_are_marked_and_documented_ones_are_used() -> None:
@@ -378,6 +378,12 @@ def test_connection_error_first_n_times_then_success(sb: RunningSandbox, n: int)
         ("0208", "Попытка отправки более одного одинакового запроса в течение минуты"),
         ("0209", "Закончились SMS."),
         ("0210", "Внутренняя ошибка"),
+        ("0211", "Данное сообщение уже было отправлено."),
+        (
+            "0212",
+            "Недостаточно средств для отправки SMS. "
+            "SMS будет отправлена как только вы пополните счет.",
+        ),
     ],
 )
 def test_magic_error_texts(sb: RunningSandbox, suffix: str, text: str) -> None:

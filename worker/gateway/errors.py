@@ -6,7 +6,8 @@ that is not the gateway's XML, status ``connection_error``) -- retry within the 
 answer we cannot read, no complete answer after the request reached the gateway): the caller
 spends only a small budget of those, since each may have been billed. ``PermanentError``:
 retrying spends money or time for nothing -- stop and report the stable ``code`` with the
-gateway's own text. ``InvalidRequest``: refused before any money is spent. Messages never
+gateway's own text (``no_funds_queued`` is also ``maybe_sent``: the platform holds that SMS and
+sends it after a top-up). ``InvalidRequest``: refused before any money is spent. Messages never
 carry the password, the phone number or a code.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "MAYBE_SENT_CODES",
     "DeliveryFailed",
     "GatewayError",
     "GatewayRejected",
@@ -102,6 +104,8 @@ _TEXT_CODES: tuple[tuple[str, str], ...] = (
     ("заблокирован", "account_blocked"),
     ("закончились sms", "no_funds"),
     ("закончились смс", "no_funds"),
+    # The platform keeps this SMS and sends it after a top-up, with a code we never learn.
+    ("пополните счет", "no_funds_queued"),
     ("недостаточно средств", "no_funds"),
     ("не прошел модерацию", "sender_not_approved"),
     ("отправител", "sender_unknown"),
@@ -111,12 +115,16 @@ _TEXT_CODES: tuple[tuple[str, str], ...] = (
     ("отклонен модератором", "text_rejected"),
     ("нет текста", "text_rejected"),
     ("одинакового запроса", "duplicate_request"),
+    ("уже было отправлено", "duplicate_request"),
     ("формат xml", "bad_request"),
     ("post данные", "bad_request"),
     ("номер", "phone_invalid"),
     ("телефон", "phone_invalid"),
 )
 
+
+#: Refusals after which the SMS may still go out (and be billed): never sent again blindly.
+MAYBE_SENT_CODES: frozenset[str] = frozenset({"no_funds_queued"})
 
 _SPACES = re.compile(r"\s+")
 

@@ -13,7 +13,13 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from .errors import GatewayRejected, InvalidRequest, ProtocolError, classify_error_text
+from .errors import (
+    MAYBE_SENT_CODES,
+    GatewayRejected,
+    InvalidRequest,
+    ProtocolError,
+    classify_error_text,
+)
 from .models import Balance, SendResult, StateEntry
 
 __all__ = [
@@ -145,7 +151,8 @@ def _text(element: etree._Element) -> str:
 
 def _raise_error(element: etree._Element) -> None:
     text = _text(element) or "gateway answered an empty <error>"
-    raise GatewayRejected(text, code=classify_error_text(text))
+    code = classify_error_text(text)
+    raise GatewayRejected(text, code=code, maybe_sent=code in MAYBE_SENT_CODES)
 
 
 def _is_token(value: str, limit: int = 64) -> bool:

@@ -42,6 +42,12 @@ E_NO_TEXT = "Нет текста сообщения."  # the XML gate's; passwor
 # Seen on the platform, quoted by public clients.
 E_NO_SENDER = "Нет отправителя."
 E_DUPLICATE = "Попытка отправки более одного одинакового запроса в течение минуты"
+E_ALREADY_SENT = "Данное сообщение уже было отправлено."  # another duplicate refusal
+# The platform keeps the SMS and sends it after a top-up. The source cuts the text after
+# "счет"; the full stop is ours.
+E_NO_FUNDS_QUEUED = (
+    "Недостаточно средств для отправки SMS. SMS будет отправлена как только вы пополните счет."
+)
 # Invented: no source shows the wording.
 E_BAD_PHONE = (
     "Неверный формат номера телефона. Укажите номер в международном формате: +79001234567."
@@ -165,6 +171,11 @@ MAGIC_PHONES: dict[str, MagicPhone] = {
     ),
     f"{_BASE}0209": _error(E_NO_FUNDS, "Error: SMS package used up."),
     f"{_BASE}0210": _error(E_INTERNAL, "Error: a text no client knows (invented, unclassified)."),
+    f"{_BASE}0211": _error(E_ALREADY_SENT, "Error: message already sent (a duplicate refusal)."),
+    f"{_BASE}0212": _error(
+        E_NO_FUNDS_QUEUED,
+        "Error: insufficient funds, the SMS is queued until a top-up (the sandbox never sends it).",
+    ),
     # Transport faults.
     **_fault_series(
         f"{_BASE}030",

@@ -458,6 +458,7 @@ class Store:
                 "id": verification_id,
             },
         )
+        since = out.get("since_attempt_ms")
         return Claim(
             ClaimOutcome(out["outcome"]),
             phone=str(out.get("phone", "")),
@@ -465,17 +466,23 @@ class Store:
             state=str(out.get("state", "")),
             lock_ms=int(out.get("lock_ms", 0)),
             resumed=bool(out.get("resumed", False)),
+            since_attempt_ms=None if since is None else int(since),
         )
 
     @_guarded
-    def extend_lock(self, verification_id: str, token: str, ttl_ms: int) -> bool:
-        """True while this claimant still owns the send (the lock is extended or taken again)."""
+    def extend_lock(
+        self, verification_id: str, token: str, ttl_ms: int, *, attempt_ago_ms: int | None = None
+    ) -> bool:
+        """True while this claimant still owns the send (the lock is extended or taken again).
+
+        ``attempt_ago_ms`` also notes, in the record, when the last gateway attempt that may
+        have been accepted started (0: one starts now), for a send resumed after this one dies.
+        """
         k = self.keys
-        out = self._run(
-            "extend_lock",
-            [k.record(verification_id), k.lock(verification_id)],
-            {"token": token, "ttl_ms": ttl_ms},
-        )
+        arg: dict[str, Any] = {"token": token, "ttl_ms": ttl_ms}
+        if attempt_ago_ms is not None:
+            arg["attempt_ago_ms"] = max(attempt_ago_ms, 0)
+        out = self._run("extend_lock", [k.record(verification_id), k.lock(verification_id)], arg)
         return bool(out["held"])
 
     @_guarded

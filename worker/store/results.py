@@ -77,6 +77,8 @@ class Claim:
     state: str = ""
     lock_ms: int = 0
     resumed: bool = False  # claimed from `sending`: an earlier send's request may have gone out
+    # resumed: how long ago the last attempt that may have been accepted started (None: unknown)
+    since_attempt_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

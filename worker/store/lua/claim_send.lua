@@ -1,12 +1,15 @@
 -- send_code, step 1: take the per-verification send lock and move queued -> sending. The
 -- record remembers the claimant's token, so only the latest claimant may store a result.
 -- KEYS: 1 record, 2 history, 3 lock, 4 totals   ARGV: 1 JSON {token, lock_ttl_ms, channel, id}
+-- The claim is the start of the send's first gateway attempt: it is noted as `attempt_at`
+-- before the call, so a send resumed after this worker dies knows when that request went out.
 -- Answers {outcome = 'claimed', phone, left_ms, resumed (a send was under way: its worker died
---       or stalled, and its request may have reached the gateway)}
+--       or stalled, and its request may have reached the gateway), since_attempt_ms (resumed:
+--       how long ago the last attempt that may have been accepted started)}
 --       | {outcome = 'done', state} | {outcome = 'missing'}
 --       | {outcome = 'busy', lock_ms} | {outcome = 'deadline'}
 local r = KEYS[1]
-local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline')
+local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline', 'attempt_at')
 local state = f[1]
 if not state then return reply({outcome = 'missing'}) end
 if state ~= 'queued' and state ~= 'sending' then return reply({outcome = 'done', state = state}) end
@@ -25,9 +28,12 @@ end
 if not redis.call('SET', KEYS[3], a.token, 'NX', 'PX', a.lock_ttl_ms) then
   return reply({outcome = 'busy', lock_ms = math.max(redis.call('PTTL', KEYS[3]), 1)})
 end
-redis.call('HSET', r, 'claim', a.token)
+redis.call('HSET', r, 'claim', a.token, 'attempt_at', now)
+local since = nil
+if state == 'sending' and f[4] then since = math.max(now - tonumber(f[4]), 0) end
 if state == 'queued' then
   set_state(r, 'sending', now)
   record_event(r, KEYS[2], a.channel, a.id, 'sending')
 end
-return reply({outcome = 'claimed', phone = f[2], left_ms = left, resumed = state == 'sending'})
+return reply({outcome = 'claimed', phone = f[2], left_ms = left, resumed = state == 'sending',
+  since_attempt_ms = since})
