@@ -1,7 +1,7 @@
 """One strength rule for every secret we are given, so a shipped or guessable one stops us at start.
 
 A key that an attacker can guess lets anyone with read access to Redis invert a stored code's
-HMAC (a 6-digit code space is searched in about a second), and a guessable Flower password opens
+HMAC (a 6-digit code is 10^6 HMACs away: seconds), and a guessable Flower password opens
 the task pages. So every secret (``OTP_SECRET_KEY`` and its previous keys, ``OTP_PSEUDONYM_KEY``,
 ``TARGETSMS_PUSH_TOKEN``, the password in ``FLOWER_BASIC_AUTH``, and any key added later) goes
 through ``secret_problems``: the values our example files shipped are refused outright;
