@@ -213,7 +213,8 @@ class Settings:
 
     @property
     def pseudonym_secret(self) -> bytes:
-        """The key of limit, idempotency and IP key names: unchanged when OTP_SECRET_KEY rotates."""
+        """The key of limit, idempotency and IP key names: OTP_PSEUDONYM_KEY, so that rotating
+        OTP_SECRET_KEY resets no limit, else OTP_SECRET_KEY (as before the setting existed)."""
         return (self.codes.pseudonym_key or self.codes.secret_key).encode()
 
     @property
@@ -275,7 +276,9 @@ class Settings:
         if g.push_token:
             from .push import token_problem
 
-            out += filter(None, [token_problem(g.push_token)])
+            problem = token_problem(g.push_token)
+            if problem:
+                out.append(problem)
         for name, url in (("TARGETSMS_URL", g.url), ("TARGETSMS_STATE_URL", g.state_url)):
             problem = url_problem(
                 url, allow_http=g.allow_http, http_hint=", or TARGETSMS_ALLOW_HTTP=1"
@@ -350,7 +353,7 @@ def _previous_keys(c: CodeSettings) -> list[str]:
 def _secret_key_problems(c: CodeSettings) -> list[str]:
     out = secret_problems("OTP_SECRET_KEY", c.secret_key)
     for key in _previous_keys(c):
-        out += secret_problems("OTP_SECRET_KEY_PREVIOUS (each key)", key)
+        out += secret_problems("OTP_SECRET_KEY_PREVIOUS (one of its keys)", key)
     if c.pseudonym_key:
         out += secret_problems("OTP_PSEUDONYM_KEY", c.pseudonym_key)
     return list(dict.fromkeys(out))  # one line per variable, however many keys it lists

@@ -4,9 +4,9 @@
 -- KEYS: 1 record, 2 history, 3 wrong-code log of the phone and the IP that requested it,
 --       4 wrong-code log of the verifying IP, 5 the prefix's verifications (pumping watch),
 --       6 stats bucket, 7 totals
--- ARGV: 1 JSON {candidates (HMAC hex of the typed code under each key: the current one, then
---       the previous ones while a key rotates), id, channel, window_ms, phone_limit, ip_limit, has_ip,
---       pumping_window_ms, stats_ttl_ms}
+-- ARGV: 1 JSON {candidates (HMAC hex of the typed code under each key that may have stored
+--       it: the current one, the previous ones while a key rotates), id, channel, window_ms,
+--       phone_limit, ip_limit, has_ip, pumping_window_ms, stats_ttl_ms}
 -- Answers {reason, left, retry_after_ms}
 local function ct_equal(x, y)
   if #x ~= #y then return false end
