@@ -19,6 +19,7 @@ from . import broker
 from .endpoint import endpoint
 from .queue import QueueUnavailable
 from .runtime import get_runtime
+from .secrets_policy import flower_auth_problems
 from .settings import SettingsError
 
 # redis:// brokers get kombu's Redis transport with one fix, under kombu's own name (see
@@ -52,12 +53,9 @@ def celery_config() -> dict[str, Any]:
         # A worker or Flower with bad settings: one line listing every problem, no traceback.
         sys.stderr.write(f"targetsms-worker: {exc}\n")
         raise SystemExit(78) from None
-    if _flower_without_auth():
-        # Task pages are not public; the password is read from the environment so that `ps`
-        # never shows it (a --basic-auth argument would).
-        sys.stderr.write(
-            "targetsms-worker: Flower needs FLOWER_BASIC_AUTH=user:password in its environment\n"
-        )
+    flower_problems = _flower_auth_problems()
+    if flower_problems:
+        sys.stderr.write(f"targetsms-worker: {'; '.join(flower_problems)}\n")
         raise SystemExit(78)
     exchange = Exchange("targetsms", type="direct")
     time_limit = int(settings.codes.send_deadline_seconds + settings.lock_ttl_seconds + 10)
@@ -126,16 +124,33 @@ def _in_celery_command() -> bool:
     return "celery" in Path(sys.argv[0]).parts or Path(sys.argv[0]).name == "celery"
 
 
-def _flower_without_auth() -> bool:
+def _flower_auth_problems() -> list[str]:
+    """Why ``celery flower`` must not start: no login at all, or a guessable password.
+
+    Task pages are not public; the password is read from the environment so that `ps` never
+    shows it (a --basic-auth argument would, and is checked all the same). OAuth (``--auth``,
+    FLOWER_AUTH) needs no password."""
     argv = sys.argv[1:]
     if not _in_celery_command() or "flower" not in argv:
-        return False
-    auth_args = ("--basic-auth", "--basic_auth", "--auth")
-    return not (
-        os.environ.get("FLOWER_BASIC_AUTH")
-        or os.environ.get("FLOWER_AUTH")
-        or any(a.startswith(auth_args) for a in argv)
-    )
+        return []
+    basic = [v for v in _option_values(argv, ("--basic-auth", "--basic_auth")) if v]
+    if os.environ.get("FLOWER_BASIC_AUTH"):
+        basic.append(os.environ["FLOWER_BASIC_AUTH"])
+    if basic:
+        return list(dict.fromkeys(p for value in basic for p in flower_auth_problems(value)))
+    if os.environ.get("FLOWER_AUTH") or _option_values(argv, ("--auth",)):
+        return []
+    return ["Flower needs FLOWER_BASIC_AUTH=user:password in its environment"]
+
+
+def _option_values(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """The values given to the options ``names`` (``--name=value`` or ``--name value``)."""
+    out = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in names:
+            out.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+    return out
 
 
 app = Celery("targetsms", include=["tasks.send", "tasks.poll"])

@@ -5,6 +5,7 @@ one line per part): settings, Redis, the broker, a worker consuming the send que
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
@@ -14,6 +15,7 @@ from .endpoint import endpoint
 from .gateway import GatewayError
 from .gateway.validation import CODE_PLACEHOLDER, sms_parts
 from .runtime import Runtime
+from .secrets_policy import flower_auth_problems
 from .settings import Settings, SettingsError
 from .store import StoreUnavailable
 
@@ -49,10 +51,14 @@ def run_checks(out: TextIO, *, text: bool = False) -> int:
 def collect() -> tuple[list[Check], list[str]]:
     checks: list[Check] = []
     notes: list[str] = []
+    flower = _flower()
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        return [Check("settings", False, problem) for problem in exc.problems], notes
+        return [Check("settings", False, problem) for problem in exc.problems] + flower, notes
+    checks += flower
+    if not flower:
+        notes.append("FLOWER_BASIC_AUTH is not set: `celery -A worker flower` refuses to start")
     sender, service = settings.gateway.sender, settings.codes.service_name
     checks.append(Check("settings", True, f"sender {sender}, service {service}"))
     codes = settings.codes
@@ -86,6 +92,17 @@ def collect() -> tuple[list[Check], list[str]]:
     finally:
         rt.close()
     return checks, notes
+
+
+def _flower() -> list[Check]:
+    """Flower reads FLOWER_BASIC_AUTH itself; the same rule as its start refusal, said here."""
+    value = os.environ.get("FLOWER_BASIC_AUTH")
+    if value is None:
+        return []
+    problems = flower_auth_problems(value)
+    if problems:
+        return [Check("flower", False, problem) for problem in problems]
+    return [Check("flower", True, "FLOWER_BASIC_AUTH has a strong password")]
 
 
 def _workers() -> Check:

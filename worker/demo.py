@@ -56,6 +56,8 @@ def demo_env(redis_url: str, gateway_url: str) -> dict[str, str]:
             "TARGETSMS_SENDER": "target",
             "OTP_SERVICE_NAME": env.get("OTP_SERVICE_NAME", "DemoShop"),
             "OTP_SECRET_KEY": secrets.token_urlsafe(32),
+            # Flower refuses a missing or guessable password: the demo makes its own.
+            "FLOWER_BASIC_AUTH": f"demo:{secrets.token_urlsafe(32)}",
             "OTP_POLL_FIRST_DELAY_SECONDS": "1",
             "OTP_REDIS_PREFIX": f"demo{secrets.token_hex(3)}:",
         }
@@ -106,7 +108,10 @@ def run_demo(args: argparse.Namespace) -> int:
             logs / "flower.log",
         )
         _say(f"worker    celery -A worker worker --pool threads (log: {logs / 'worker.log'})")
-        _say(f"flower    http://127.0.0.1:{args.flower_port} (log: {logs / 'flower.log'})")
+        login = logs / "flower-login"
+        login.touch(mode=0o600)
+        login.write_text(env["FLOWER_BASIC_AUTH"] + "\n")
+        _say(f"flower    http://127.0.0.1:{args.flower_port} (user:password in {login})")
 
         os.environ.update(env)
         from .otp import get_status, request_code, verify_code

@@ -113,7 +113,7 @@ def sms_gate(
     captcha_passed: bool,
 ) -> SmsGate:
     """The gate for one SMS to ``phone`` (E.164) requested from ``ip`` (an ``ip_subject``)."""
-    secret = settings.secret
+    secret = settings.pseudonym_secret
     phone_key = pseudonym(secret, "phone", phone)
     prefix_key = pseudonym(secret, "prefix", phone[:-4])
     ip_key = pseudonym(secret, "ip", ip) if ip is not None else None

@@ -271,7 +271,7 @@ def request_code(
         raise _refuse(rt, RefusalCode.INVALID_PHONE, str(exc)) from None
     gate = _gate(rt, parsed, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
     idem = (
-        pseudonym(rt.secret, "idem", f"{parsed.e164}\n{idempotency_key}")
+        pseudonym(rt.pseudonym_secret, "idem", f"{parsed.e164}\n{idempotency_key}")
         if idempotency_key
         else None
     )
@@ -377,10 +377,11 @@ def verify_code(
         return VerifyResult(ok=False, reason=VerifyReason.INVALID_IP, attempts_left=0)
     if not is_verification_id(verification_id):
         return VerifyResult(ok=False, reason=VerifyReason.UNKNOWN, attempts_left=0)
+    typed = normalize_code(code)
     verdict = rt.store.verify(
         verification_id,
-        code_digest(rt.secret, verification_id, normalize_code(code)),
-        verifier_key=pseudonym(rt.secret, "ip", ip) if ip else None,
+        [code_digest(key, verification_id, typed) for key in s.verify_secrets],
+        verifier_key=pseudonym(rt.pseudonym_secret, "ip", ip) if ip else None,
         window_ms=HOUR_MS,
         phone_limit=s.limits.verify_max_per_phone_per_hour,
         ip_limit=s.limits.verify_max_per_ip_per_hour,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .gateway.errors import GatewayError
 from .gateway.protocol import MAX_PUSH_BYTES, build_push_ack, parse_push
 from .gateway.validation import url_problem
+from .secrets_policy import GENERATE_HINT, secret_problems
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -60,14 +61,14 @@ Apply = Callable[[Sequence[tuple[str, str]]], list[str]]
 
 
 def token_problem(token: str) -> str | None:
-    """Why a push token is not fit to guard the URL, or None."""
+    """Why a push token is not fit to guard the URL, or None: the rule of every secret, at
+    least ``MIN_TOKEN_CHARS`` long, and URL-safe."""
     if not token:
-        return "TARGETSMS_PUSH_TOKEN is not set: the receiver needs a long random token"
-    if len(token) < MIN_TOKEN_CHARS or len(set(token)) < 8:
-        return f"TARGETSMS_PUSH_TOKEN must be at least {MIN_TOKEN_CHARS} random characters"
+        return f"TARGETSMS_PUSH_TOKEN is not set: the receiver needs one, made with {GENERATE_HINT}"
     if not all(ch.isascii() and (ch.isalnum() or ch in "-_.~") for ch in token):
         return "TARGETSMS_PUSH_TOKEN may hold only letters, digits and - _ . ~ (it is a URL path)"
-    return None
+    problems = secret_problems("TARGETSMS_PUSH_TOKEN", token, min_chars=MIN_TOKEN_CHARS)
+    return problems[0] if problems else None
 
 
 def push_url_problem(url: str, gateway: GatewaySettings) -> str | None:

@@ -52,6 +52,10 @@ class Runtime:
         return self.settings.secret
 
     @property
+    def pseudonym_secret(self) -> bytes:
+        return self.settings.pseudonym_secret
+
+    @property
     def timeout(self) -> Timeout:
         s = self.settings
         return Timeout(connect=s.gateway.connect_timeout, read=s.gateway.read_timeout)

@@ -32,6 +32,7 @@ from .gateway.validation import (
     validate_text,
 )
 from .phone import deny_prefix_problem
+from .secrets_policy import secret_problems
 
 __all__ = [
     "AbuseSettings",
@@ -108,6 +109,9 @@ class CodeSettings:
 
     service_name: str = env("OTP_SERVICE_NAME", "")
     secret_key: str = env("OTP_SECRET_KEY", "", secret=True)
+    # Rotation: old keys still verify codes sent under them; limit keys keep their own key.
+    previous_secret_keys: str = env("OTP_SECRET_KEY_PREVIOUS", "", secret=True)  # comma-separated
+    pseudonym_key: str = env("OTP_PSEUDONYM_KEY", "", secret=True)  # empty: OTP_SECRET_KEY
     text: str = env("OTP_TEXT", "")  # empty: default_text(service_name)
     max_sms_parts: int = env("OTP_MAX_SMS_PARTS", 1, lo=1, hi=10)
     length: int = env("OTP_CODE_LENGTH", 6, lo=MIN_CODE_LENGTH, hi=MAX_CODE_LENGTH)
@@ -202,7 +206,19 @@ class Settings:
 
     @property
     def secret(self) -> bytes:
+        """The key new codes are HMAC'd with."""
         return self.codes.secret_key.encode()
+
+    @property
+    def verify_secrets(self) -> tuple[bytes, ...]:
+        """Keys a code may have been stored under: the current one, then the previous ones."""
+        return (self.secret, *(k.encode() for k in _previous_keys(self.codes)))
+
+    @property
+    def pseudonym_secret(self) -> bytes:
+        """The key of limit, idempotency and IP key names: OTP_PSEUDONYM_KEY, so that rotating
+        OTP_SECRET_KEY resets no limit, else OTP_SECRET_KEY (as before the setting existed)."""
+        return (self.codes.pseudonym_key or self.codes.secret_key).encode()
 
     @property
     def lock_ttl_seconds(self) -> float:
@@ -260,7 +276,13 @@ class Settings:
             out.append(f"TARGETSMS_SENDER: {exc.message}")
         out += _text_problems(c)
         out += _control_character_problems(g)
-        out += _secret_key_problems(c.secret_key)
+        out += _secret_key_problems(c)
+        if g.push_token:
+            from .push import token_problem
+
+            problem = token_problem(g.push_token)
+            if problem:
+                out.append(problem)
         for name, url in (("TARGETSMS_URL", g.url), ("TARGETSMS_STATE_URL", g.state_url)):
             problem = url_problem(
                 url, allow_http=g.allow_http, http_hint=", or TARGETSMS_ALLOW_HTTP=1"
@@ -342,11 +364,17 @@ def _control_character_problems(g: GatewaySettings) -> list[str]:
     ]
 
 
-def _secret_key_problems(key: str) -> list[str]:
-    chars = [ch for ch in key if not ch.isspace()]
-    if len(chars) < 16 or len(set(chars)) < 2:
-        return ["OTP_SECRET_KEY is required: at least 16 random non-space characters"]
-    return []
+def _previous_keys(c: CodeSettings) -> list[str]:
+    return [k.strip() for k in c.previous_secret_keys.split(",") if k.strip()]
+
+
+def _secret_key_problems(c: CodeSettings) -> list[str]:
+    out = secret_problems("OTP_SECRET_KEY", c.secret_key)
+    for key in _previous_keys(c):
+        out += secret_problems("OTP_SECRET_KEY_PREVIOUS (one of its keys)", key)
+    if c.pseudonym_key:
+        out += secret_problems("OTP_PSEUDONYM_KEY", c.pseudonym_key)
+    return list(dict.fromkeys(out))  # one line per variable, however many keys it lists
 
 
 @dataclass(frozen=True, slots=True)

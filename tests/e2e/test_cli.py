@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -197,6 +198,31 @@ def test_check_reports_each_part(
     assert bad.returncode == 1
     failed = {c["part"]: c["detail"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]}
     assert failed["gateway"].startswith("auth_failed: ")
+
+
+def test_check_reports_a_guessable_flower_password_and_secret_key(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    settings = make_settings(redis_url, sandbox)
+    shipped = {"FLOWER_BASIC_AUTH": "admin:change-me"}
+    out = run(settings, "check", extra=shipped)
+    assert out.returncode == 1
+    failed = {c["part"]: c["detail"] for c in json.loads(out.stdout)["checks"] if not c["ok"]}
+    assert set(failed) == {"workers", "flower"} and "FLOWER_BASIC_AUTH" in failed["flower"]
+    assert "change-me" not in out.stdout
+    # Bad settings stop the check early; the Flower password is still reported.
+    key = {"OTP_SECRET_KEY": "change-me-to-a-long-random-string"}
+    both = json.loads(run(settings, "check", extra={**shipped, **key}).stdout)
+    assert [(c["part"], c["ok"]) for c in both["checks"]] == [
+        ("settings", False),
+        ("flower", False),
+    ]
+    assert "OTP_SECRET_KEY" in both["checks"][0]["detail"] and "change-me" not in json.dumps(both)
+    empty = run(settings, "check", "--text", extra={"FLOWER_BASIC_AUTH": "ops:"})
+    assert "FAIL flower" in empty.stdout  # an empty password is no password
+    good = run(settings, "check", extra={"FLOWER_BASIC_AUTH": "ops:" + secrets.token_urlsafe(32)})
+    checks = {c["part"]: c["ok"] for c in json.loads(good.stdout)["checks"]}
+    assert checks["flower"] is True
 
 
 def test_check_says_when_no_worker_consumes_the_send_queue(

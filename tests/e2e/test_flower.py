@@ -25,7 +25,7 @@ from worker.devstack import celery_argv, free_port
 from worker.runtime import Runtime
 from worker.settings import Settings
 
-FLOWER_USER, FLOWER_PASSWORD = "ops", "flower-" + secrets.token_hex(8)
+FLOWER_USER, FLOWER_PASSWORD = "ops", secrets.token_urlsafe(32)
 AUTH = (FLOWER_USER, FLOWER_PASSWORD)
 PHONE = "+79001234567"
 
@@ -106,6 +106,35 @@ def test_flower_refuses_to_start_without_a_password_in_its_environment(
     assert out.stderr.strip().splitlines() == [
         "targetsms-worker: Flower needs FLOWER_BASIC_AUTH=user:password in its environment"
     ]
+
+
+@pytest.mark.parametrize(
+    ("credential", "on_argv"),
+    [
+        ("admin:change-me", False),  # what the example files shipped
+        ("ops:Summer2024!", False),  # too short
+        ("ops:" + "ab12" * 8, False),  # a repeated block
+        ("admin:admin-password-1", True),  # on the command line, checked too
+    ],
+    ids=["shipped", "short", "pattern", "argv"],
+)
+def test_flower_refuses_a_guessable_password(
+    redis_url: str, sandbox: Sandbox, credential: str, on_argv: bool
+) -> None:
+    env = {**os.environ, **make_settings(redis_url, sandbox).to_env()}
+    env.pop("FLOWER_BASIC_AUTH", None)
+    if not on_argv:
+        env["FLOWER_BASIC_AUTH"] = credential
+    argv = [f"--basic-auth={credential}"] if on_argv else []
+    out = subprocess.run(
+        celery_argv("flower", f"--port={free_port()}", "--address=127.0.0.1", *argv),
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 78, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FLOWER_BASIC_AUTH password" in lines[0], out.stderr
+    assert "secrets.token_urlsafe(32)" in lines[0]
+    assert credential.partition(":")[2] not in out.stderr
 
 
 def test_redis_broker_queue_lengths_and_a_failed_send_is_a_failure(

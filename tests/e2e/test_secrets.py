@@ -55,11 +55,17 @@ def test_logs_flower_and_status_hold_no_secrets(
 ) -> None:
     settings = make_settings(redis_url, sandbox, TARGETSMS_READ_TIMEOUT=0.5)
     rt = Runtime.from_settings(settings)
-    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    flower_auth = ("ops", secrets.token_urlsafe(32))
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "PYTHONUNBUFFERED": "1",
+        "FLOWER_BASIC_AUTH": ":".join(flower_auth),
+    }
     port = free_port()
     flower_log = tmp_path / "flower.log"
     flower = subprocess.Popen(
-        celery_argv("flower", f"--port={port}", "--address=127.0.0.1", "--basic-auth=u:p"),
+        celery_argv("flower", f"--port={port}", "--address=127.0.0.1"),
         env=env,
         stdout=flower_log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -69,7 +75,7 @@ def test_logs_flower_and_status_hold_no_secrets(
 
         def flower_tasks(wanted: list[str]) -> dict[str, dict[str, object]] | None:
             try:
-                r = requests.get(f"http://127.0.0.1:{port}/api/tasks", auth=("u", "p"), timeout=2)
+                r = requests.get(f"http://127.0.0.1:{port}/api/tasks", auth=flower_auth, timeout=2)
             except requests.ConnectionError:
                 return None
             tasks: dict[str, dict[str, object]] = r.json() if r.ok else {}

@@ -208,13 +208,58 @@ def test_monitoring_profile_is_provisioned_from_the_deploy_files() -> None:
     ]
 
 
-def test_the_env_examples_are_valid_settings_for_their_place() -> None:
+def new_env(example: str, tmp_path: Path) -> dict[str, str]:
+    """What `scripts/new-env EXAMPLE OUT` writes, read back."""
+    tmp_path.mkdir(exist_ok=True)
+    out = tmp_path / f"{example}.out"
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts/new-env"), str(ROOT / example), str(out)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_mode & 0o077 == 0  # secrets: owner only
+    again = subprocess.run(
+        ["bash", str(ROOT / "scripts/new-env"), str(ROOT / example), str(out)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert again.returncode == 1 and "not overwritten" in again.stderr
+    return dict(
+        line.split("=", 1)
+        for line in out.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+
+
+@pytest.mark.parametrize("example", [".env.example", "compose.env.example"])
+def test_the_env_examples_hold_no_usable_secret(example: str, tmp_path: Path) -> None:
+    from worker.secrets_policy import GENERATE_HINT, flower_auth_problems
+    from worker.settings import Settings, SettingsError
+
+    shipped = env_file(example)
+    assert shipped["OTP_SECRET_KEY"] == "" and shipped["FLOWER_BASIC_AUTH"] == ""
+    assert GENERATE_HINT in (ROOT / example).read_text()
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(shipped)
+    assert [p for p in info.value.problems if "OTP_SECRET_KEY" in p] == info.value.problems
+    assert flower_auth_problems(shipped["FLOWER_BASIC_AUTH"])
+    # scripts/new-env fills each secret with its own random value, and only the secrets.
+    first, second = new_env(example, tmp_path / "a"), new_env(example, tmp_path / "b")
+    for name in ("OTP_SECRET_KEY", "FLOWER_BASIC_AUTH"):
+        assert first[name] and first[name] != second[name]
+    assert flower_auth_problems(first["FLOWER_BASIC_AUTH"]) == []
+    assert {k: v for k, v in first.items() if k not in ("OTP_SECRET_KEY", "FLOWER_BASIC_AUTH")} == {
+        k: v for k, v in shipped.items() if k not in ("OTP_SECRET_KEY", "FLOWER_BASIC_AUTH")
+    }
+    assert Settings.from_env(first).problems() == []
+
+
+def test_the_env_examples_are_valid_settings_for_their_place(tmp_path: Path) -> None:
     from worker.settings import Settings
 
     host, containers = env_file(".env.example"), env_file("compose.env.example")
     assert set(host) <= SETTINGS and set(containers) <= SETTINGS
-    assert Settings.from_env(host).gateway.sender == "target"
-    assert Settings.from_env(containers).gateway.sender == "target"
+    assert Settings.from_env(new_env(".env.example", tmp_path)).gateway.sender == "target"
+    assert Settings.from_env(new_env("compose.env.example", tmp_path)).gateway.sender == "target"
     # The host file points at loopback (honcho's processes); the compose file at service names.
     assert "127.0.0.1" in host["REDIS_URL"] and "127.0.0.1" in host["TARGETSMS_URL"]
     assert not any("127.0.0.1" in v or "localhost" in v for v in containers.values())

@@ -181,7 +181,12 @@ def test_token_must_be_long_and_random() -> None:
     def apply(states: Sequence[tuple[str, str]]) -> list[str]:
         return []
 
-    for bad, why in (("", "not set"), ("a" * 40, "32 random"), ("short-Token-1", "32 random")):
+    for bad, why in (
+        ("", "not set"),
+        ("a" * 40, "guessable"),
+        ("short-Token-1", "32 random"),
+        ("change-me-to-a-long-random-string", "placeholder"),
+    ):
         with pytest.raises(ValueError, match=why):
             PushReceiver(bad, apply)
     with pytest.raises(ValueError, match="letters, digits"):

@@ -346,7 +346,7 @@ class Store:
     def verify(
         self,
         verification_id: str,
-        candidate: str,
+        candidates: Sequence[str],
         *,
         verifier_key: str | None,
         window_ms: int,
@@ -354,8 +354,10 @@ class Store:
         ip_limit: int,
         pumping_window_ms: int,
     ) -> Verdict:
-        """``verify.lua``. The record's subject keys are read first to name the logs it
-        touches: they never change after the record is written, so nothing can slip between."""
+        """``verify.lua``: ``candidates`` are the typed code's digests under each key that may
+        have stored it (one attempt, whichever matches). The record's subject keys are read
+        first to name the logs it touches: they never change after the record is written, so
+        nothing can slip between."""
         k = self.keys
         record = k.record(verification_id)
         phone_key, prefix_key, requester = self._redis.hmget(
@@ -373,7 +375,7 @@ class Store:
                 k.totals,
             ],
             {
-                "candidate": candidate,
+                "candidates": list(candidates),
                 "id": verification_id,
                 "channel": k.events,
                 "window_ms": window_ms,

@@ -4,8 +4,9 @@
 -- KEYS: 1 record, 2 history, 3 wrong-code log of the phone and the IP that requested it,
 --       4 wrong-code log of the verifying IP, 5 the prefix's verifications (pumping watch),
 --       6 stats bucket, 7 totals
--- ARGV: 1 JSON {candidate (HMAC hex), id, channel, window_ms, phone_limit, ip_limit, has_ip,
---       pumping_window_ms, stats_ttl_ms}
+-- ARGV: 1 JSON {candidates (HMAC hex of the typed code under each key that may have stored
+--       it: the current one, the previous ones while a key rotates), id, channel, window_ms,
+--       phone_limit, ip_limit, has_ip, pumping_window_ms, stats_ttl_ms}
 -- Answers {reason, left, retry_after_ms, phone}: phone (the record's E.164) only when ok, so
 -- the caller learns which number the code proved in the same atomic step that used it up.
 local function ct_equal(x, y)
@@ -51,7 +52,11 @@ end
 if wait > 0 then return answer('rate_limited', left, wait) end
 
 redis.call('HINCRBY', r, 'compares', 1)
-if f[4] and ct_equal(f[4], a.candidate) then
+local matched = false
+for _, candidate in ipairs(f[4] and a.candidates or {}) do
+  matched = ct_equal(f[4], candidate) or matched  -- every candidate compared: no early exit
+end
+if matched then
   set_state(r, 'verified', now)
   redis.call('HSET', r, 'verified_at', now)
   redis.call('HDEL', r, 'code_hmac')  -- single use
