@@ -58,7 +58,7 @@ from harness import (  # noqa: E402
 from scenarios import Context, produce, purge_queues, start_workers  # noqa: E402
 
 from worker import verify_code  # noqa: E402
-from worker.devstack import Stack, wait_until  # noqa: E402
+from worker.dev.devstack import Stack, wait_until  # noqa: E402
 from worker.runtime import Runtime, set_runtime  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Shared parts of the benchmark: services it starts, settings, process metrics, statistics.
 
 Everything here runs against loopback only. Every process is started through a
-``worker.devstack.Stack`` and stopped by it (or earlier by ``stop_process``).
+``worker.dev.devstack.Stack`` and stopped by it (or earlier by ``stop_process``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 import redis
 import requests
 
-from worker.celery_app import POLL_QUEUE, SEND_QUEUE
-from worker.devstack import Stack, WaitTimeout, redis_answers, wait_until
+from worker.dev.devstack import Stack, WaitTimeout, redis_answers, wait_until
+from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ _BANNER = re.compile(r"fake-gateway listening on (http://\S+)")
 
 @dataclasses.dataclass
 class Sandbox:
-    """``python -m worker.sandbox`` as a child process, and what it saw."""
+    """``python -m worker.dev.sandbox`` as a child process, and what it saw."""
 
     url: str
     proc: subprocess.Popen[bytes]
@@ -163,7 +163,7 @@ class Sandbox:
 def start_sandbox(stack: Stack, logs: Path, latency_ms: float) -> Sandbox:
     log = fresh_log(logs / f"sandbox-{latency_ms:g}ms.log")
     argv = [
-        sys.executable, "-m", "worker.sandbox", "--port", "0",
+        sys.executable, "-m", "worker.dev.sandbox", "--port", "0",
         "--latency-ms", f"{latency_ms:g}", "--balance", "1e12", "--deliver-after-ms", "500",
         "--max-messages", "200000",
     ]  # fmt: skip
@@ -224,7 +224,7 @@ class WorkerCommand:
     source: str = "default (no Procfile)"
 
     def argv(self, hostname: str) -> list[str]:
-        from worker.devstack import celery_argv
+        from worker.dev.devstack import celery_argv
 
         return celery_argv(
             "worker", "--pool", self.pool, "--concurrency", str(self.concurrency),
@@ -433,8 +433,8 @@ def sustained_rate(arrivals: Iterable[float]) -> float:
 def calibration_ms() -> float:
     """CPU ms this process needs for a fixed single-threaded workload like a worker's (XML
     build and parse, HMAC, JSON). The VM's speed drifts; this tells two runs' machines apart."""
-    from worker.codes import code_digest
-    from worker.gateway.protocol import build_send_request, parse_send_response
+    from worker.core.codes import code_digest
+    from worker.providers.targetsms.protocol import build_send_request, parse_send_response
 
     answer = (
         b'<?xml version="1.0" encoding="utf-8"?>\n<response>\n'

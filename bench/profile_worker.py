@@ -43,8 +43,8 @@ from harness import (  # noqa: E402
 )
 from scenarios import Context, produce, purge_queues, start_workers  # noqa: E402
 
-from worker.devstack import Stack  # noqa: E402
-from worker.otp import request_code  # noqa: E402
+from worker.api.producer import request_code  # noqa: E402
+from worker.dev.devstack import Stack  # noqa: E402
 from worker.runtime import Runtime, set_runtime  # noqa: E402
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:]*)(?::\d+)?\)$")

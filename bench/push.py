@@ -29,9 +29,9 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from worker import get_status, request_code  # noqa: E402
-from worker.devstack import Stack, celery_argv, wait_until  # noqa: E402
+from worker.dev.devstack import Stack, celery_argv, wait_until  # noqa: E402
+from worker.dev.sandbox import SandboxConfig, start_in_thread  # noqa: E402
 from worker.runtime import Runtime, set_runtime  # noqa: E402
-from worker.sandbox import SandboxConfig, start_in_thread  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 
 LOGIN, PASSWORD = "bench", "bench-password"
@@ -73,7 +73,7 @@ def one_run(
             log = logs / "receiver.log"
             stack.spawn(
                 "receiver",
-                [sys.executable, "-m", "worker.cli", "push-receiver", "--port", "0"],
+                [sys.executable, "-m", "worker.ops.cli", "push-receiver", "--port", "0"],
                 env,
                 log,
             )

@@ -60,7 +60,7 @@ from scenarios import (  # noqa: E402
     run_ours,
 )
 
-from worker.devstack import Stack  # noqa: E402
+from worker.dev.devstack import Stack  # noqa: E402
 
 SLOW, FAST = 200.0, 0.0  # gateway latencies, ms
 

@@ -1,6 +1,6 @@
 """Throughput and concurrency of the sandbox gateway, so it is known not to be the bottleneck.
 
-Starts ``python -m worker.sandbox`` as a subprocess pinned to one CPU, drives it from client
+Starts ``python -m worker.dev.sandbox`` as a subprocess pinned to one CPU, drives it from client
 threads (one keep-alive ``requests.Session`` each) pinned to the other CPUs, and prints:
 
 1. password_generation requests/s at 0 ms latency from ``requests`` clients, with the server's
@@ -57,7 +57,16 @@ class Sandbox:
 
     def __init__(self, cpu: int | None, *flags: str) -> None:
         flags = ("--no-duplicate-window", *flags)  # one phone, thousands of identical requests
-        cmd = [sys.executable, "-m", "worker.sandbox", "--port", "0", "--balance", "1e12", *flags]
+        cmd = [
+            sys.executable,
+            "-m",
+            "worker.dev.sandbox",
+            "--port",
+            "0",
+            "--balance",
+            "1e12",
+            *flags,
+        ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         if cpu is not None:

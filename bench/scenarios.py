@@ -46,8 +46,9 @@ from harness import (
     wait_until,
 )
 
-from worker.devstack import Stack
-from worker.gateway import (
+from worker.api.producer import get_status, request_code, verify_code
+from worker.dev.devstack import Stack
+from worker.providers.targetsms import (
     FINAL_STATUSES,
     GatewayError,
     HTTPResponse,
@@ -55,10 +56,9 @@ from worker.gateway import (
     TargetSMSClient,
     Timeout,
 )
-from worker.otp import get_status, request_code, verify_code
 from worker.runtime import Runtime, set_runtime
-from worker.sending import send_verification
 from worker.settings import Settings, default_text
+from worker.steps.sending import send_verification
 
 TEXT = default_text(SERVICE)
 T = TypeVar("T")
@@ -443,7 +443,7 @@ def run_ours(
 
 def purge_queues() -> None:
     """Empty our two task queues (cleanup: a failure here must not hide the real error)."""
-    from worker.celery_app import app
+    from worker.queue.celery_app import app
 
     with contextlib.suppress(Exception):
         app.control.purge()

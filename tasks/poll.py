@@ -9,12 +9,11 @@ from typing import Any
 from celery.exceptions import Reject
 from celery.signals import worker_ready
 
-from worker.celery_app import POLL_TASK, app
-from worker.polling import poll_due, schedule_next_poll
+from tasks.send import UNAVAILABLE_PAUSE_SECONDS
+from worker.queue.celery_app import POLL_TASK, app
 from worker.runtime import get_runtime
+from worker.steps.polling import poll_due, schedule_next_poll
 from worker.store import StoreUnavailable
-
-from .send import UNAVAILABLE_PAUSE_SECONDS
 
 log = logging.getLogger("targetsms.poll")
 

@@ -9,10 +9,10 @@ import time
 from celery import Task
 from celery.exceptions import Reject
 
-from worker.celery_app import SEND_TASK, app
-from worker.codes import is_verification_id
+from worker.core.codes import is_verification_id
+from worker.queue.celery_app import SEND_TASK, app
 from worker.runtime import get_runtime
-from worker.sending import send_verification
+from worker.steps.sending import send_verification
 from worker.store import StoreUnavailable
 
 log = logging.getLogger("targetsms.send")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from helpers import AMQP_URL, LOGIN, PASSWORD, Sandbox, WorkerProcess, amqp_available, make_settings
 
-from worker.devstack import celery_argv, start_redis
+from worker.dev.devstack import celery_argv, start_redis
+from worker.dev.sandbox import RunningSandbox, SandboxConfig, start_in_thread
 from worker.runtime import Runtime, set_runtime
-from worker.sandbox import RunningSandbox, SandboxConfig, start_in_thread
 from worker.settings import Settings
 
 
@@ -131,7 +131,7 @@ def process_runtime(redis_url: str) -> Iterator[None]:
     holder.state_url = "http://127.0.0.1:9/xml/state.php"
     rt = Runtime.from_settings(make_settings(redis_url, holder))
     set_runtime(rt)
-    from worker.celery_app import app
+    from worker.queue.celery_app import app
 
     assert app.conf.broker_url == redis_url
     yield

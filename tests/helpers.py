@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import redis
 import requests
 
-from worker.devstack import wait_until
+from worker.dev.devstack import wait_until
+from worker.dev.sandbox import RunningSandbox
 from worker.runtime import Runtime
-from worker.sandbox import RunningSandbox
 from worker.settings import Settings
 
 __all__ = [

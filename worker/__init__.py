@@ -7,8 +7,8 @@ does not import Celery.
 
 from typing import Any
 
-from .events import watch as watch_events
-from .otp import (
+from worker.api.events import watch as watch_events
+from worker.api.producer import (
     CodeRequest,
     RequestRefused,
     ServiceUnavailable,
@@ -21,7 +21,7 @@ from .otp import (
     resend,
     verify_code,
 )
-from .settings import Settings, SettingsError
+from worker.settings import Settings, SettingsError
 
 __all__ = [
     "CodeRequest",
@@ -46,7 +46,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """``app`` and ``celery`` (what ``celery -A worker`` looks up), built on first access."""
     if name in ("app", "celery"):
-        from .celery_app import app
+        from worker.queue.celery_app import app
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

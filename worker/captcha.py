@@ -26,8 +26,8 @@ from typing import Any, Final, Literal, Protocol
 import requests
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-from .gateway.deadline import call_deadline, watched_session
-from .gateway.validation import url_problem
+from worker.http.deadline import call_deadline, watched_session
+from worker.providers.targetsms.validation import url_problem
 
 __all__ = [
     "DEFAULT_VERIFY_URLS",

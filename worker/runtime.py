@@ -9,11 +9,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from .captcha import CaptchaVerifier, make_verifier
-from .gateway import RequestsTransport, RetryPolicy, TargetSMSClient, Timeout, Transport
-from .queue import TaskQueue
-from .settings import RETRY_MAX_DELAY, Settings
-from .store import Store
+from worker.captcha import CaptchaVerifier, make_verifier
+from worker.providers.targetsms import (
+    RequestsTransport,
+    RetryPolicy,
+    TargetSMSClient,
+    Timeout,
+    Transport,
+)
+from worker.queue.base import TaskQueue
+from worker.settings import RETRY_MAX_DELAY, Settings
+from worker.store import Store
 
 __all__ = ["Runtime", "get_runtime", "set_runtime"]
 
@@ -42,7 +48,7 @@ class Runtime:
     def queue(self) -> TaskQueue:
         """Where sends and polls are queued: the Celery app unless one was given."""
         if self.task_queue is None:
-            from .celery_app import CeleryQueue
+            from worker.queue.celery_app import CeleryQueue
 
             self.task_queue = CeleryQueue()
         return self.task_queue

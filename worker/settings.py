@@ -20,9 +20,11 @@ from typing import Any
 
 import phonenumbers
 
-from .gateway.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL
-from .gateway.errors import InvalidRequest
-from .gateway.validation import (
+from worker.core.phone import deny_prefix_problem
+from worker.core.secrets import secret_problems
+from worker.providers.targetsms.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL
+from worker.providers.targetsms.errors import InvalidRequest
+from worker.providers.targetsms.validation import (
     CODE_PLACEHOLDER,
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
@@ -31,8 +33,6 @@ from .gateway.validation import (
     validate_sender,
     validate_text,
 )
-from .phone import deny_prefix_problem
-from .secrets_policy import secret_problems
 
 __all__ = [
     "AbuseSettings",
@@ -278,7 +278,7 @@ class Settings:
         out += _control_character_problems(g)
         out += _secret_key_problems(c)
         if g.push_token:
-            from .push import token_problem
+            from worker.web.push import token_problem
 
             problem = token_problem(g.push_token)
             if problem:
@@ -304,7 +304,7 @@ class Settings:
         if cap.mode not in ("off", "always", "step_up"):
             out.append("CAPTCHA_MODE must be off, always or step_up")
         elif cap.mode != "off":
-            from .captcha import PROVIDERS
+            from worker.captcha import PROVIDERS
 
             if cap.provider not in PROVIDERS:
                 out.append(f"CAPTCHA_PROVIDER must be one of {', '.join(PROVIDERS)}")

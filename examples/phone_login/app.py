@@ -44,7 +44,7 @@ from worker import (
     verify_code,
     watch_events,
 )
-from worker.serving import WEB_LIMITS, serve
+from worker.web.serving import WEB_LIMITS, serve
 
 #: How long one live-status stream stays open; the browser's EventSource then reconnects.
 STREAM_SECONDS = 25.0

@@ -9,7 +9,7 @@ import pytest
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import ServiceUnavailable, get_status, request_code
-from worker.devstack import start_redis
+from worker.dev.devstack import start_redis
 from worker.runtime import Runtime
 
 
@@ -38,7 +38,7 @@ def test_worker_and_producer_survive_a_redis_restart(
         tmp = tmp2
         second = wait_until(lambda: _try_send(settings, "+79001234568"), timeout=30)
         wait_until(lambda: get_status(second, runtime=rt).state == "sent", timeout=60)
-        # The same worker process reconnected (worker.broker keeps kombu from crashing it).
+        # The same worker process reconnected (worker.queue.kombu_redis keeps kombu from crashing it).
         assert worker.proc.poll() is None
         assert "Unrecoverable error" not in worker.output()
         assert "Connection to broker lost" in worker.output()
@@ -56,7 +56,7 @@ def _send(settings: object, phone: str) -> str:
 
     env = {**os.environ, **settings.to_env()}  # type: ignore[attr-defined]
     out = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "send", phone], env=env, capture_output=True,
+        [sys.executable, "-m", "worker.ops.cli", "send", phone], env=env, capture_output=True,
         text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr

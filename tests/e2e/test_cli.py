@@ -12,7 +12,7 @@ from pathlib import Path
 
 from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings
 
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
 from worker.settings import Settings
 
 
@@ -24,7 +24,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **(settings.to_env() if settings else {}), **(extra or {})}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "worker.ops.cli", *args],
         env=env, capture_output=True, text=True, timeout=60, cwd=cwd,
     )  # fmt: skip
 
@@ -150,13 +150,13 @@ def test_reads_dotenv_in_the_current_directory_and_the_environment_wins(
     (tmp_path / ".env").write_text("\n".join(env_lines) + "\n", encoding="utf-8")
     bare = {k: v for k, v in os.environ.items() if k not in settings.to_env()}
     out = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "balance"],
+        [sys.executable, "-m", "worker.ops.cli", "balance"],
         env=bare, cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     # A variable set in the environment wins over the file: this login is refused.
     wrong = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "balance"],
+        [sys.executable, "-m", "worker.ops.cli", "balance"],
         env={**bare, "TARGETSMS_PASSWORD": PASSWORD + "-env"},
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -251,7 +251,7 @@ def test_balance(redis_url: str, sandbox: Sandbox) -> None:
 
 def test_fake_gateway_command_answers_the_guides_request() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "fake-gateway", "--port", "0", "--login", "LOGIN",
+        [sys.executable, "-m", "worker.ops.cli", "fake-gateway", "--port", "0", "--login", "LOGIN",
          "--password", "PASSWORD"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -277,7 +277,7 @@ def test_fake_gateway_command_answers_the_guides_request() -> None:
 
 def test_ids_that_start_with_a_dash_need_no_double_dash(redis_url: str, sandbox: Sandbox) -> None:
     """Records made before ids were kept from starting with "-" still work from the CLI."""
-    from worker.limits import sms_gate
+    from worker.core.gate import sms_gate
     from worker.runtime import Runtime
 
     settings = make_settings(redis_url, sandbox)

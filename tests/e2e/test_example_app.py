@@ -28,7 +28,7 @@ import requests
 from captcha_standin import SECRET, StandIn, token
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

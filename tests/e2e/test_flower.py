@@ -20,8 +20,8 @@ import requests
 from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import get_status, request_code
-from worker.celery_app import SEND_QUEUE
-from worker.devstack import celery_argv, free_port
+from worker.dev.devstack import celery_argv, free_port
+from worker.queue.celery_app import SEND_QUEUE
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -233,7 +233,7 @@ def test_rabbitmq_broker_queue_lengths(
     # Published by the CLI (its own process, its own broker URL); no worker consumes them.
     for i in range(3):
         out = subprocess.run(
-            [sys.executable, "-m", "worker.cli", "send", PHONE[:-2] + f"{i + 10:02d}"],
+            [sys.executable, "-m", "worker.ops.cli", "send", PHONE[:-2] + f"{i + 10:02d}"],
             env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr

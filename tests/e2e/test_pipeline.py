@@ -246,7 +246,7 @@ def test_rabbitmq_broker_end_to_end(
     start_worker(settings)
     env = {**os.environ, **settings.to_env()}
     out = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "send", PHONE, "--wait", "30"],
+        [sys.executable, "-m", "worker.ops.cli", "send", PHONE, "--wait", "30"],
         env=env,
         capture_output=True,
         text=True,
@@ -259,7 +259,7 @@ def test_rabbitmq_broker_end_to_end(
     assert record["state"] == "sent"
     code = sandbox.last_code(PHONE)
     verify = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "verify", record["id"], code],
+        [sys.executable, "-m", "worker.ops.cli", "verify", record["id"], code],
         env=env,
         capture_output=True,
         text=True,

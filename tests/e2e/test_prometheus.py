@@ -18,7 +18,7 @@ import yaml
 from helpers import Sandbox, WorkerProcess, make_settings, require_tool, wait_until
 
 from worker import get_status, request_code, verify_code
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -28,7 +28,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "targetsms.json"
 
 
 def _metrics_cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "worker.cli", "metrics", *args]
+    return [sys.executable, "-m", "worker.ops.cli", "metrics", *args]
 
 
 def _env(settings: Settings) -> dict[str, str]:

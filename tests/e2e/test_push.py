@@ -23,7 +23,7 @@ import requests
 from helpers import Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -40,7 +40,7 @@ class Receiver:
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "worker.ops.cli", *args],
         env={**os.environ, **settings.to_env()}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -53,7 +53,7 @@ def start_receiver(tmp_path: Path) -> Iterator[Callable[[Settings], Receiver]]:
         log = tmp_path / f"receiver-{len(started)}.log"
         with open(log, "w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "worker.cli", "-v", "push-receiver", "--port", "0"],
+                [sys.executable, "-m", "worker.ops.cli", "-v", "push-receiver", "--port", "0"],
                 env={**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"},
                 stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             )  # fmt: skip
@@ -189,7 +189,7 @@ def test_a_thousand_slow_clients_neither_stop_real_pushes_nor_grow_threads_and_s
     start_worker: Callable[..., WorkerProcess],
     start_receiver: Callable[[Settings], Receiver],
 ) -> None:
-    from worker.serving import PUSH_LIMITS
+    from worker.web.serving import PUSH_LIMITS
 
     receiver = start_receiver(push_settings)
     host, port = re.match(r"http://([^:/]+):(\d+)", receiver.url).groups()  # type: ignore[union-attr]

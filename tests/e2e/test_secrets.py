@@ -16,9 +16,9 @@ import requests
 from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code, verify_code
-from worker.celery_app import POLL_QUEUE, SEND_QUEUE
-from worker.devstack import celery_argv, free_port
-from worker.gateway import FINAL_STATUSES
+from worker.dev.devstack import celery_argv, free_port
+from worker.providers.targetsms import FINAL_STATUSES
+from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
 
 PHONES = ["+79001234567", "+79990000102", "+79990000201", "+79990000301"]
@@ -130,7 +130,7 @@ def test_logs_flower_and_status_hold_no_secrets(
 
         for verification_id in ids:
             status = subprocess.run(
-                [sys.executable, "-m", "worker.cli", "status", verification_id],
+                [sys.executable, "-m", "worker.ops.cli", "status", verification_id],
                 env=env, capture_output=True, text=True, timeout=30,
             )  # fmt: skip
             assert status.returncode == 0

@@ -12,7 +12,7 @@ from helpers import Sandbox, make_settings
 
 from worker import request_code, verify_code
 from worker.runtime import Runtime
-from worker.sending import send_verification
+from worker.steps.sending import send_verification
 
 
 def test_from_many_threads(redis_url: str, sandbox: Sandbox) -> None:

@@ -9,10 +9,10 @@ import pytest
 from helpers import Sandbox, make_settings
 
 from worker import ServiceUnavailable, cancel, request_code, watch_events
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
 from worker.runtime import Runtime
-from worker.sending import send_verification
 from worker.settings import Settings
+from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
 OTHER = "+79001234568"

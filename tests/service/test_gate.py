@@ -23,12 +23,12 @@ from worker import (
     resend,
     verify_code,
 )
-from worker.celery_app import POLL_QUEUE, SEND_QUEUE, CeleryQueue
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
+from worker.ops.stats import read_stats
+from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE, CeleryQueue
 from worker.runtime import Runtime
-from worker.sending import send_verification
 from worker.settings import Settings, SettingsError
-from worker.stats import read_stats
+from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
 OTHER = "+79001234568"
@@ -216,7 +216,7 @@ def test_the_deny_list_matches_from_the_country_code_up(
 
 
 def test_a_deny_prefix_is_plus_and_ascii_digits_only(redis_url: str, sandbox: Sandbox) -> None:
-    from worker.phone import deny_prefix
+    from worker.core.phone import deny_prefix
 
     assert deny_prefix("+7 999-12") == "+799912"
     for junk in ("+٧٩٩٩", "7999", "+", "+7a", "+1234567890123456"):
@@ -335,7 +335,7 @@ def test_request_code_publishes_through_the_runtimes_queue(
 
 def test_importing_the_api_gateway_or_sandbox_does_not_import_celery() -> None:
     code = (
-        "import sys, worker, worker.gateway, worker.sandbox, worker.otp\n"
+        "import sys, worker, worker.providers.targetsms, worker.dev.sandbox, worker.api.producer\n"
         "print(sorted(m for m in sys.modules if m == 'celery' or m.startswith('celery.')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

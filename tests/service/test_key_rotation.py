@@ -9,7 +9,7 @@ from helpers import Sandbox, make_settings
 
 from worker import RequestRefused, request_code, verify_code
 from worker.runtime import Runtime
-from worker.sending import send_verification
+from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
 

@@ -17,10 +17,10 @@ from captcha_standin import SECRET, StandIn, token
 from helpers import FakeClock, Sandbox, make_settings, raw_redis, runtime_with_clock
 
 from worker import RequestRefused, request_code, verify_code
-from worker.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.ops.stats import read_stats
+from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
-from worker.sending import send_verification
-from worker.stats import read_stats
+from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
 
@@ -184,7 +184,7 @@ def test_deny_list_from_settings_and_from_the_cli(redis_url: str, sandbox: Sandb
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "worker.cli", *args], env=env, capture_output=True, text=True,
+            [sys.executable, "-m", "worker.ops.cli", *args], env=env, capture_output=True, text=True,
             timeout=30,
         )  # fmt: skip
 

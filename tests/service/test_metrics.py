@@ -16,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
 from worker import RequestRefused, get_status, request_code, verify_code
-from worker.celery_app import SEND_QUEUE
-from worker.devstack import free_port
-from worker.metrics import TargetSMSCollector, metric_names, queue_depths, serve
-from worker.polling import poll_due
+from worker.dev.devstack import free_port
+from worker.ops.metrics import TargetSMSCollector, metric_names, queue_depths, serve
+from worker.queue.celery_app import SEND_QUEUE
 from worker.runtime import Runtime
-from worker.sending import send_verification
+from worker.steps.polling import poll_due
+from worker.steps.sending import send_verification
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -21,10 +21,10 @@ from worker import (
     resend,
     verify_code,
 )
-from worker.devstack import free_port
-from worker.polling import poll_due
+from worker.dev.devstack import free_port
 from worker.runtime import Runtime
-from worker.sending import send_verification
+from worker.steps.polling import poll_due
+from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
 

@@ -12,7 +12,7 @@ from helpers import Sandbox, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code, resend, verify_code
 from worker.runtime import Runtime
-from worker.sending import SendOutcome, send_verification
+from worker.steps.sending import SendOutcome, send_verification
 from worker.store import ClaimOutcome
 
 WINDOW_S = 2  # the sandbox's and the worker's duplicate window alike

@@ -7,9 +7,9 @@ import pytest
 from helpers import Sandbox, make_settings, raw_redis
 
 from worker import cancel, get_status, request_code, resend
-from worker.devstack import free_port
+from worker.dev.devstack import free_port
 from worker.runtime import Runtime
-from worker.sending import send_verification
+from worker.steps.sending import send_verification
 from worker.store import Store, StoreUnavailable, connect
 
 pytestmark = pytest.mark.usefixtures("process_runtime")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from helpers import metrics_named, require_tool
 
-from worker.metrics import metric_names
+from worker.ops.metrics import metric_names
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from kombu import Connection
 
 import worker  # noqa: F401  (installs the transport, as `celery -A worker` does)
-from worker.broker import RedisTransport
-from worker.endpoint import endpoint
+from worker.core.endpoint import endpoint
+from worker.queue.kombu_redis import RedisTransport
 
 
 def test_redis_urls_get_the_patched_transport_and_stay_redis_urls() -> None:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 from helpers import LOGIN, PASSWORD, Sandbox
 
-from worker.gateway import (
+from worker.providers.models import SendResult
+from worker.providers.targetsms import (
     DeliveryFailed,
     GatewayRejected,
     InvalidRequest,
@@ -22,7 +23,6 @@ from worker.gateway import (
     TransientError,
     call_with_retries,
 )
-from worker.gateway.models import SendResult
 
 TEXT = "TestShop: код {код}"
 
@@ -239,7 +239,7 @@ def test_no_retry_on_permanent_errors(client: TargetSMSClient, sandbox: Sandbox)
 
 
 def test_unreachable_gateway_is_a_network_error() -> None:
-    from worker.devstack import free_port
+    from worker.dev.devstack import free_port
 
     port = free_port()
     client = TargetSMSClient(

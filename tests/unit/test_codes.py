@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from worker.codes import code_digest, is_verification_id, new_verification_id, normalize_code
+from worker.core.codes import code_digest, is_verification_id, new_verification_id, normalize_code
 
 
 def test_ids_never_start_with_a_dash_and_stay_unguessable() -> None:

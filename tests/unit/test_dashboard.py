@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from helpers import metrics_named
 
-from worker.metrics import metric_names
+from worker.ops.metrics import metric_names
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "targetsms.json"
 PANEL_TYPES = {"row", "timeseries", "stat", "gauge", "bargauge", "table", "text"}

@@ -232,7 +232,7 @@ def new_env(example: str, tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("example", [".env.example", "compose.env.example"])
 def test_the_env_examples_hold_no_usable_secret(example: str, tmp_path: Path) -> None:
-    from worker.secrets_policy import GENERATE_HINT, flower_auth_problems
+    from worker.core.secrets import GENERATE_HINT, flower_auth_problems
     from worker.settings import Settings, SettingsError
 
     shipped = env_file(example)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.phone import InvalidPhone, parse_phone
+from worker.core.phone import InvalidPhone, parse_phone
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from worker.gateway import (
+from worker.providers.targetsms import (
     Balance,
     GatewayError,
     GatewayRejected,
@@ -18,7 +18,7 @@ from worker.gateway import (
     ProtocolError,
     SendResult,
 )
-from worker.gateway.protocol import (
+from worker.providers.targetsms.protocol import (
     MAX_RESPONSE_BYTES,
     build_balance_request,
     build_send_request,

@@ -14,19 +14,19 @@ import requests
 from helpers import LOGIN, PASSWORD, Sandbox, wait_until
 from lxml import etree
 
-from worker.gateway import ProtocolError, TargetSMSClient, Timeout
-from worker.gateway.protocol import (
+from worker.dev.sandbox import SandboxConfig
+from worker.dev.sandbox.push import MAX_RETRIES
+from worker.providers.targetsms import ProtocolError, TargetSMSClient, Timeout
+from worker.providers.targetsms.protocol import (
     MAX_PUSH_BYTES,
     build_push_ack,
     build_set_push_url_request,
     parse_push,
 )
-from worker.push import PushReceiver, asgi_app, wsgi_app
-from worker.sandbox import SandboxConfig
-from worker.sandbox.push import MAX_RETRIES
-from worker.serving import PUSH_LIMITS, serve
 from worker.settings import Settings
 from worker.store import StoreUnavailable
+from worker.web.push import PushReceiver, asgi_app, wsgi_app
+from worker.web.serving import PUSH_LIMITS, serve
 
 TOKEN = secrets.token_urlsafe(32)
 PATH = f"/targetsms/state/{TOKEN}"
@@ -251,7 +251,7 @@ def _client(sandbox: Sandbox) -> TargetSMSClient:
 
 
 def _serve(apply: Recorder) -> tuple[str, Callable[[], None]]:
-    """The receiver on the server ``targetsms push-receiver`` uses (worker/serving.py)."""
+    """The receiver on the server ``targetsms push-receiver`` uses (worker/web/serving.py)."""
     server = serve(wsgi_app(token=TOKEN, apply=apply), "127.0.0.1", 0, PUSH_LIMITS)
     done = threading.Event()
     thread = threading.Thread(target=server.run, args=(done.is_set,))

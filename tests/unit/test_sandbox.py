@@ -23,7 +23,7 @@ import pytest
 import requests
 from lxml import etree
 
-from worker.sandbox import (
+from worker.dev.sandbox import (
     MAGIC_PHONES,
     RunningSandbox,
     SandboxConfig,
@@ -268,7 +268,7 @@ def test_magic_table_is_documented_and_well_formed() -> None:
 
 
 def test_invented_texts_are_marked_and_documented_ones_are_used() -> None:
-    from worker.sandbox import magic
+    from worker.dev.sandbox import magic
 
     documented = {
         "POST данные отсутствуют", "Неправильный формат XML документа",
@@ -637,7 +637,7 @@ def test_config_rejects_inconsistent_knobs() -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_subprocess_prints_port_and_stops_cleanly(signum: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "worker.sandbox", "--port", "0"]
+    cmd = [sys.executable, "-m", "worker.dev.sandbox", "--port", "0"]
     cmd += ["--login", "u", "--password", "s3cret-pw", "--verbose"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
@@ -668,7 +668,7 @@ def test_cli_subprocess_prints_port_and_stops_cleanly(signum: signal.Signals) ->
 
 
 def _engine(clock: list[float], **config: Any) -> Any:
-    from worker.sandbox.engine import Engine
+    from worker.dev.sandbox.engine import Engine
 
     config = {"login": "LOGIN", "password": "PASSWORD", "seed": 1, **config}
     return Engine(SandboxConfig(**config), clock=lambda: clock[0])
@@ -731,7 +731,7 @@ def test_duplicate_rule_is_on_over_http_by_default_and_off_on_request() -> None:
 def test_cli_flags_for_the_new_knobs() -> None:
     import argparse
 
-    from worker.sandbox import add_arguments, config_from_args
+    from worker.dev.sandbox import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from worker.secrets_policy import (
+from worker.core.secrets import (
     GENERATE_HINT,
     estimated_bits,
     flower_auth_problems,

@@ -86,7 +86,7 @@ def test_variable_names_are_documented_in_the_readme() -> None:
     "argv",
     [
         [sys.executable, "-m", "celery", "-A", "worker", "worker"],
-        [sys.executable, "-m", "worker.cli", "send", "+79001234567"],
+        [sys.executable, "-m", "worker.ops.cli", "send", "+79001234567"],
     ],
     ids=["worker", "cli"],
 )
@@ -120,7 +120,7 @@ def test_bad_settings_refuse_to_start_with_one_line(argv: list[str]) -> None:
     ],
 )
 def test_sms_parts(text: str, parts: int) -> None:
-    from worker.gateway.validation import sms_parts
+    from worker.providers.targetsms.validation import sms_parts
 
     assert sms_parts(text) == parts
 
@@ -152,7 +152,7 @@ def test_otp_max_sms_parts_allows_a_longer_text() -> None:
 def test_send_wait_must_be_a_finite_non_negative_number(
     wait: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from worker.cli import main
+    from worker.ops.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(["send", "+79001234567", f"--wait={wait}"])

@@ -1,7 +1,7 @@
 """Our Redis state behind one door: key names, Lua steps and Redis' exceptions stay in here."""
 
-from .redis_store import STATS_BUCKET_SECONDS, EventFeed, GatewayTimings, Store, connect
-from .results import (
+from worker.store.redis_store import STATS_BUCKET_SECONDS, EventFeed, GatewayTimings, Store, connect
+from worker.store.results import (
     Claim,
     ClaimOutcome,
     Created,
@@ -12,7 +12,7 @@ from .results import (
     Stored,
     Verdict,
 )
-from .scripts import StoreUnavailable
+from worker.store.scripts import StoreUnavailable
 
 __all__ = [
     "STATS_BUCKET_SECONDS",

@@ -18,11 +18,11 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 import redis
 from redis.client import PubSub
 
-from ..gateway.models import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
-from ..limits import SmsGate
-from ..outcomes import RefusalCode, VerifyReason
-from .keys import Keys
-from .results import (
+from worker.core.gate import SmsGate
+from worker.core.outcomes import RefusalCode, VerifyReason
+from worker.providers.models import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
+from worker.store.keys import Keys
+from worker.store.results import (
     Claim,
     ClaimOutcome,
     Created,
@@ -33,7 +33,7 @@ from .results import (
     Stored,
     Verdict,
 )
-from .scripts import Scripts, translated
+from worker.store.scripts import Scripts, translated
 
 __all__ = ["STATS_BUCKET_SECONDS", "EventFeed", "GatewayTimings", "Store", "connect"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ..outcomes import RefusalCode, VerifyReason
+from worker.core.outcomes import RefusalCode, VerifyReason
 
 __all__ = [
     "Claim",

@@ -1,0 +1,1 @@
+"""The producer API that web apps call, and the live event feed."""

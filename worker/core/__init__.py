@@ -1,0 +1,3 @@
+"""Values and rules: ids and digests, phone numbers, outcomes, the SMS gate.
+
+No I/O here."""

@@ -1,0 +1,3 @@
+"""Development tools: the sandbox gateway, the local stack, the demo.
+
+No product module imports them."""

@@ -1,0 +1,1 @@
+"""Operators' tools: the command line, checks, statistics and the metrics exporter."""

@@ -1,0 +1,23 @@
+"""The task queue as the producer and the worker see it: two calls, nothing of Celery.
+
+``worker.queue.celery_app.CeleryQueue`` is the implementation; a ``Runtime`` holds one, built on
+first use, so importing the producer API, the gateway or the sandbox never builds a Celery app.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["QueueUnavailable", "TaskQueue"]
+
+
+class QueueUnavailable(Exception):
+    """The broker did not take the message (down or unreachable); nothing was queued."""
+
+
+class TaskQueue(Protocol):
+    def enqueue_send(self, verification_id: str) -> None:
+        """Queue ``send_code`` for this verification; ``QueueUnavailable`` if it was not."""
+
+    def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
+        """Queue ``poll_status`` to run after ``delay_seconds``."""
