@@ -28,7 +28,7 @@ import redis
 import requests
 
 from worker.dev.devstack import Stack, WaitTimeout, redis_answers, wait_until
-from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

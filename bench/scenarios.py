@@ -47,15 +47,10 @@ from harness import (
 )
 
 from worker.api.producer import get_status, request_code, verify_code
+from worker.core.delivery import FINAL_STATUSES
 from worker.dev.devstack import Stack
-from worker.providers.targetsms import (
-    FINAL_STATUSES,
-    GatewayError,
-    HTTPResponse,
-    RequestsTransport,
-    TargetSMSClient,
-    Timeout,
-)
+from worker.errors import GatewayError
+from worker.providers.targetsms import HTTPResponse, RequestsTransport, TargetSMSClient, Timeout
 from worker.runtime import Runtime, set_runtime
 from worker.settings import Settings, default_text
 from worker.steps.sending import send_verification
@@ -443,10 +438,10 @@ def run_ours(
 
 def purge_queues() -> None:
     """Empty our two task queues (cleanup: a failure here must not hide the real error)."""
-    from worker.queue.celery_app import app
+    from worker.runtime import celery_app
 
     with contextlib.suppress(Exception):
-        app.control.purge()
+        celery_app().control.purge()
 
 
 def _live_latency(

@@ -10,11 +10,12 @@ from celery.exceptions import Reject
 from celery.signals import worker_ready
 
 from tasks.send import UNAVAILABLE_PAUSE_SECONDS
-from worker.queue.celery_app import POLL_TASK, app
-from worker.runtime import get_runtime
+from worker.queue.names import POLL_TASK
+from worker.runtime import celery_app, get_runtime
 from worker.steps.polling import poll_due, schedule_next_poll
 from worker.store import StoreUnavailable
 
+app = celery_app()
 log = logging.getLogger("targetsms.poll")
 
 

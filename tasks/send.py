@@ -10,11 +10,13 @@ from celery import Task
 from celery.exceptions import Reject
 
 from worker.core.codes import is_verification_id
-from worker.queue.celery_app import SEND_TASK, app
-from worker.runtime import get_runtime
+from worker.core.outcomes import SendVerdict
+from worker.queue.names import SEND_TASK
+from worker.runtime import celery_app, get_runtime
 from worker.steps.sending import send_verification
 from worker.store import StoreUnavailable
 
+app = celery_app()
 log = logging.getLogger("targetsms.send")
 
 # Pause before handing a message back while Redis is unreachable, so it is not spun on.
@@ -48,10 +50,10 @@ def send_code(self: Task, verification_id: str) -> str:  # type: ignore[type-arg
         log.warning("send %s: %s, requeued", verification_id, exc)
         time.sleep(UNAVAILABLE_PAUSE_SECONDS)
         raise Reject(requeue=True) from None
-    if outcome.result == "busy":
+    if outcome.result is SendVerdict.BUSY:
         # Another worker holds the send lock; if it died, the lock expires and we go on.
         raise self.retry(countdown=outcome.retry_in)
-    if outcome.result == "failed":
+    if outcome.result is SendVerdict.FAILED:
         raise SendFailed(outcome.error)
     if outcome.poll is not None:
         rt.queue.enqueue_poll(outcome.poll.marker, outcome.poll.delay_seconds)

@@ -131,8 +131,8 @@ def process_runtime(redis_url: str) -> Iterator[None]:
     holder.state_url = "http://127.0.0.1:9/xml/state.php"
     rt = Runtime.from_settings(make_settings(redis_url, holder))
     set_runtime(rt)
-    from worker.queue.celery_app import app
+    from worker.runtime import celery_app
 
-    assert app.conf.broker_url == redis_url
+    assert celery_app().conf.broker_url == redis_url
     yield
     set_runtime(None)

@@ -21,6 +21,7 @@ from worker.api.producer import (
     resend,
     verify_code,
 )
+from worker.errors import TargetSMSError
 from worker.settings import Settings, SettingsError
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ServiceUnavailable",
     "Settings",
     "SettingsError",
+    "TargetSMSError",
     "VerificationNotFound",
     "VerificationStatus",
     "VerifyResult",
@@ -46,7 +48,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """``app`` and ``celery`` (what ``celery -A worker`` looks up), built on first access."""
     if name in ("app", "celery"):
-        from worker.queue.celery_app import app
+        from worker.runtime import celery_app
 
-        return app
+        return celery_app()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

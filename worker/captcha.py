@@ -27,7 +27,7 @@ import requests
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from worker.http.deadline import call_deadline, watched_session
-from worker.providers.targetsms.validation import url_problem
+from worker.http.urls import url_problem
 
 __all__ = [
     "DEFAULT_VERIFY_URLS",

@@ -1,4 +1,7 @@
-"""The process-wide wiring: settings, the store, the task queue and the gateway client.
+"""The composition root: settings, the store, the task queue, the SMS provider and captcha.
+
+The only module that names the concrete adapters (Redis, Celery, TargetSMS, the captcha
+providers); everything else takes a ``Runtime`` and sees their interfaces.
 
 Plain functions take a ``Runtime`` so tests and benchmarks can build their own; the Celery
 tasks and the producer API use the process-wide one, created lazily from the environment.
@@ -8,8 +11,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from worker.captcha import CaptchaVerifier, make_verifier
+from worker.providers.base import SmsProvider
 from worker.providers.targetsms import (
     RequestsTransport,
     RetryPolicy,
@@ -21,7 +26,10 @@ from worker.queue.base import TaskQueue
 from worker.settings import RETRY_MAX_DELAY, Settings
 from worker.store import Store
 
-__all__ = ["Runtime", "get_runtime", "set_runtime"]
+if TYPE_CHECKING:
+    from celery import Celery
+
+__all__ = ["Runtime", "celery_app", "get_runtime", "set_runtime"]
 
 
 @dataclass
@@ -30,7 +38,7 @@ class Runtime:
     store: Store
     transport: Transport | None = None
     task_queue: TaskQueue | None = field(default=None, repr=False)
-    _gateway: TargetSMSClient | None = field(default=None, init=False, repr=False)
+    sms_provider: SmsProvider | None = field(default=None, repr=False)
     _captcha: CaptchaVerifier | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -40,9 +48,10 @@ class Runtime:
         settings: Settings,
         transport: Transport | None = None,
         queue: TaskQueue | None = None,
+        provider: SmsProvider | None = None,
     ) -> Runtime:
         store = Store.from_url(settings.redis_url, settings.redis_prefix)
-        return cls(settings, store, transport, queue)
+        return cls(settings, store, transport, queue, provider)
 
     @property
     def queue(self) -> TaskQueue:
@@ -50,7 +59,9 @@ class Runtime:
         if self.task_queue is None:
             from worker.queue.celery_app import CeleryQueue
 
-            self.task_queue = CeleryQueue()
+            # Countdowns stay 5 s inside this runtime's own visibility timeout.
+            hop = self.settings.visibility_timeout - 5.0
+            self.task_queue = CeleryQueue(celery_app(), max_countdown_seconds=hop)
         return self.task_queue
 
     @property
@@ -74,13 +85,14 @@ class Runtime:
         )
 
     @property
-    def gateway(self) -> TargetSMSClient:
-        """Built on first use: producers never talk to the gateway and need no pool for it."""
-        if self._gateway is None:
+    def provider(self) -> SmsProvider:
+        """TargetSMS unless one was given; built on first use: producers never talk to the
+        provider and need no pool for it."""
+        if self.sms_provider is None:
             with self._lock:
-                if self._gateway is None:
+                if self.sms_provider is None:
                     s = self.settings
-                    self._gateway = TargetSMSClient(
+                    self.sms_provider = TargetSMSClient(
                         login=s.gateway.login,
                         password=s.gateway.password,
                         sender=s.gateway.sender,
@@ -92,7 +104,7 @@ class Runtime:
                         allow_http=s.gateway.allow_http,
                         observer=self.store.observe_gateway,
                     )
-        return self._gateway
+        return self.sms_provider
 
     @property
     def captcha(self) -> CaptchaVerifier:
@@ -110,8 +122,8 @@ class Runtime:
         return self._captcha
 
     def close(self) -> None:
-        if self._gateway is not None:
-            self._gateway.close()
+        if self.sms_provider is not None:
+            self.sms_provider.close()
         self.store.close()
 
 
@@ -134,3 +146,14 @@ def set_runtime(runtime: Runtime | None) -> None:
     global _runtime
     with _runtime_lock:
         _runtime = runtime
+
+
+def celery_app() -> Celery:
+    """The Celery app, configured from the process-wide settings when Celery first reads them.
+
+    Imported only here and by the tasks, so a web app that queues through a ``Runtime`` of its
+    own, the exporter and the CLI never build a Celery configuration they do not use.
+    """
+    from worker.queue.celery_app import app, configure
+
+    return configure(app, lambda: get_runtime().settings)

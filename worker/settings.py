@@ -21,15 +21,15 @@ from typing import Any
 import phonenumbers
 
 from worker.core.phone import deny_prefix_problem
-from worker.core.secrets import secret_problems
+from worker.core.secrets import secret_problems, token_problem
+from worker.errors import InvalidRequest, SettingsError
+from worker.http.urls import url_problem
 from worker.providers.targetsms.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL
-from worker.providers.targetsms.errors import InvalidRequest
 from worker.providers.targetsms.validation import (
     CODE_PLACEHOLDER,
     MAX_CODE_LENGTH,
     MIN_CODE_LENGTH,
     sms_parts,
-    url_problem,
     validate_sender,
     validate_text,
 )
@@ -57,14 +57,6 @@ _INT_MAX = 10**8
 def default_text(service_name: str) -> str:
     """Names the service (the guide requires it) and warns against sharing the code."""
     return f"{service_name}: код для входа {CODE_PLACEHOLDER}. Никому не сообщайте его."
-
-
-class SettingsError(Exception):
-    """Settings are missing or invalid; ``problems`` lists each, ``str()`` is one line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid settings: " + "; ".join(problems))
 
 
 def env(
@@ -278,8 +270,6 @@ class Settings:
         out += _control_character_problems(g)
         out += _secret_key_problems(c)
         if g.push_token:
-            from worker.web.push import token_problem
-
             problem = token_problem(g.push_token)
             if problem:
                 out.append(problem)

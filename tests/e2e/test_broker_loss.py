@@ -38,7 +38,8 @@ def test_worker_and_producer_survive_a_redis_restart(
         tmp = tmp2
         second = wait_until(lambda: _try_send(settings, "+79001234568"), timeout=30)
         wait_until(lambda: get_status(second, runtime=rt).state == "sent", timeout=60)
-        # The same worker process reconnected (worker.queue.kombu_redis keeps kombu from crashing it).
+        # The same worker process reconnected (worker.queue.kombu_redis keeps kombu from
+        # crashing it).
         assert worker.proc.poll() is None
         assert "Unrecoverable error" not in worker.output()
         assert "Connection to broker lost" in worker.output()

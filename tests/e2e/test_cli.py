@@ -277,7 +277,7 @@ def test_fake_gateway_command_answers_the_guides_request() -> None:
 
 def test_ids_that_start_with_a_dash_need_no_double_dash(redis_url: str, sandbox: Sandbox) -> None:
     """Records made before ids were kept from starting with "-" still work from the CLI."""
-    from worker.core.gate import sms_gate
+    from worker.api.gate import sms_gate
     from worker.runtime import Runtime
 
     settings = make_settings(redis_url, sandbox)

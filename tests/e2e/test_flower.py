@@ -21,7 +21,7 @@ from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, wait
 
 from worker import get_status, request_code
 from worker.dev.devstack import celery_argv, free_port
-from worker.queue.celery_app import SEND_QUEUE
+from worker.queue.names import SEND_QUEUE
 from worker.runtime import Runtime
 from worker.settings import Settings
 

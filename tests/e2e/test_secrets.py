@@ -16,9 +16,9 @@ import requests
 from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code, verify_code
+from worker.core.delivery import FINAL_STATUSES
 from worker.dev.devstack import celery_argv, free_port
-from worker.providers.targetsms import FINAL_STATUSES
-from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
 
 PHONES = ["+79001234567", "+79990000102", "+79990000201", "+79990000301"]

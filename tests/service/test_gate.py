@@ -25,7 +25,8 @@ from worker import (
 )
 from worker.dev.devstack import free_port
 from worker.ops.stats import read_stats
-from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE, CeleryQueue
+from worker.queue.celery_app import CeleryQueue
+from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
 from worker.settings import Settings, SettingsError
 from worker.steps.sending import send_verification
@@ -268,7 +269,7 @@ def test_a_broker_outage_gives_back_every_count(redis_url: str, sandbox: Sandbox
     )  # fmt: skip
     dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
-    down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead))
+    down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead, max_countdown_seconds=25))
     for n in range(5):
         with pytest.raises(ServiceUnavailable, match=r"broker at 127\.0\.0\.1"):
             request_code(f"+7900333{n:04d}", idempotency_key="k", runtime=down)
@@ -290,7 +291,7 @@ def test_a_resend_the_broker_refuses_gives_its_counts_back(
     verification = sent(rt)
     dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
-    down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead))
+    down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead, max_countdown_seconds=25))
     for _ in range(3):
         with pytest.raises(ServiceUnavailable):
             resend(verification, runtime=down)

@@ -18,7 +18,7 @@ from helpers import FakeClock, Sandbox, make_settings, raw_redis, runtime_with_c
 
 from worker import RequestRefused, request_code, verify_code
 from worker.ops.stats import read_stats
-from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
 from worker.steps.sending import send_verification
 
@@ -184,8 +184,8 @@ def test_deny_list_from_settings_and_from_the_cli(redis_url: str, sandbox: Sandb
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "worker.ops.cli", *args], env=env, capture_output=True, text=True,
-            timeout=30,
+            [sys.executable, "-m", "worker.ops.cli", *args],
+            env=env, capture_output=True, text=True, timeout=30,
         )  # fmt: skip
 
     assert cli("block", "+7900 55").returncode == 0

@@ -18,7 +18,7 @@ from prometheus_client.registry import CollectorRegistry
 from worker import RequestRefused, get_status, request_code, verify_code
 from worker.dev.devstack import free_port
 from worker.ops.metrics import TargetSMSCollector, metric_names, queue_depths, serve
-from worker.queue.celery_app import SEND_QUEUE
+from worker.queue.names import SEND_QUEUE
 from worker.runtime import Runtime
 from worker.steps.polling import poll_due
 from worker.steps.sending import send_verification

@@ -58,7 +58,10 @@ def test_refusals_are_clear_and_generic(rt: Runtime) -> None:
 def test_idempotency_key_returns_the_same_verification(rt: Runtime) -> None:
     first = request_code(PHONE, idempotency_key="form-123", runtime=rt)
     again = request_code(PHONE, idempotency_key="form-123", runtime=rt)
-    assert (again.id, again.created) == (first.id, False)
+    assert (again.id, again.created, again.state) == (first.id, False, "queued")
+    assert send_verification(rt, first.id).result == "sent"
+    # A replay answers the record's own state, never a pseudo-state.
+    assert request_code(PHONE, idempotency_key="form-123", runtime=rt).state == "sent"
 
 
 def test_verify_outcomes_before_and_after_sending(rt: Runtime, sandbox: Sandbox) -> None:

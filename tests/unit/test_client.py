@@ -9,20 +9,17 @@ from collections.abc import Callable
 import pytest
 from helpers import LOGIN, PASSWORD, Sandbox
 
-from worker.providers.models import SendResult
-from worker.providers.targetsms import (
+from worker.errors import (
     DeliveryFailed,
     GatewayRejected,
     InvalidRequest,
     NetworkError,
     ProtocolError,
-    RetryPolicy,
     StatusConnectionError,
-    TargetSMSClient,
-    Timeout,
     TransientError,
-    call_with_retries,
 )
+from worker.providers.models import SendResult
+from worker.providers.targetsms import RetryPolicy, TargetSMSClient, Timeout, call_with_retries
 
 TEXT = "TestShop: код {код}"
 

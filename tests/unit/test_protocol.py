@@ -10,14 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from worker.providers.targetsms import (
-    Balance,
-    GatewayError,
-    GatewayRejected,
-    InvalidRequest,
-    ProtocolError,
-    SendResult,
-)
+from worker.errors import GatewayError, GatewayRejected, InvalidRequest, ProtocolError
+from worker.providers.targetsms import Balance, SendResult
 from worker.providers.targetsms.protocol import (
     MAX_RESPONSE_BYTES,
     build_balance_request,

@@ -16,7 +16,8 @@ from lxml import etree
 
 from worker.dev.sandbox import SandboxConfig
 from worker.dev.sandbox.push import MAX_RETRIES
-from worker.providers.targetsms import ProtocolError, TargetSMSClient, Timeout
+from worker.errors import ProtocolError
+from worker.providers.targetsms import TargetSMSClient, Timeout
 from worker.providers.targetsms.protocol import (
     MAX_PUSH_BYTES,
     build_push_ack,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
+from worker.api.gate import sms_gate
 from worker.core.codes import (
     code_digest,
     is_verification_id,
@@ -22,12 +23,13 @@ from worker.core.codes import (
     normalize_code,
     pseudonym,
 )
-from worker.core.gate import HOUR_MS, SmsGate, ip_subject, sms_gate
+from worker.core.gate import HOUR_MS, SmsGate, ip_subject
 from worker.core.outcomes import RecordState, RefusalCode, VerifyReason
 from worker.core.phone import InvalidPhone, Phone, parse_phone
+from worker.errors import RequestRefused, ServiceUnavailable, VerificationNotFound
 from worker.queue.base import QueueUnavailable
 from worker.runtime import Runtime, get_runtime
-from worker.store import Refusal, ResendOutcome, StoreUnavailable
+from worker.store import CancelOutcome, Refusal, ResendOutcome, StoreUnavailable
 
 __all__ = [
     "CodeRequest",
@@ -49,38 +51,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class RequestRefused(Exception):
-    """An expected refusal; ``code`` is a ``RefusalCode`` (a plain string to compare with)."""
-
-    def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.retry_after is not None:
-            out["retry_after"] = self.retry_after
-        return out
-
-
-class ServiceUnavailable(Exception):
-    """Redis or the broker is unreachable; nothing was queued and no limit was spent."""
-
-    code = "unavailable"
-
-
-class VerificationNotFound(LookupError):
-    """No such verification (never existed, or its record expired)."""
-
-    code = "not_found"
-
-
 @dataclass(frozen=True, slots=True)
 class CodeRequest:
     id: str
-    state: str
+    state: RecordState  # queued for a new request; an earlier request's own state otherwise
     created: bool  # False when an idempotency key returned an earlier request
 
 
@@ -294,7 +268,9 @@ def request_code(
     if isinstance(out, Refusal):
         raise _refused(rt, out)
     if out.existing:
-        return CodeRequest(id=out.id, state="existing", created=False)
+        # A replayed key (rare): one more read, so the answer carries the record's real state.
+        record, _ = rt.store.load(out.id)
+        return CodeRequest(id=out.id, state=RecordState(record["state"]), created=False)
     if out.pumping_flagged:
         _log_pumping(rt, gate)
     _publish(
@@ -441,7 +417,7 @@ def cancel(verification_id: str, *, runtime: Runtime | None = None) -> bool:
     rt = _rt(runtime)
     if not is_verification_id(verification_id):
         raise VerificationNotFound(_NOT_FOUND)
-    outcome, _ = rt.store.cancel(verification_id)
-    if outcome == "missing":
+    outcome = rt.store.cancel(verification_id).outcome
+    if outcome is CancelOutcome.MISSING:
         raise VerificationNotFound(_NOT_FOUND)
-    return outcome == "canceled"
+    return outcome is CancelOutcome.CANCELED

@@ -1,3 +1,1 @@
-"""Values and rules: ids and digests, phone numbers, outcomes, the SMS gate.
-
-No I/O here."""
+"""Values and rules: ids and digests, phone numbers, outcomes, the SMS gate's limits. No I/O."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["RecordState", "RefusalCode", "VerifyReason"]
+__all__ = ["RecordState", "RefusalCode", "SendVerdict", "VerifyReason"]
 
 
 class RecordState(StrEnum):
@@ -23,6 +23,16 @@ class RecordState(StrEnum):
     EXPIRED = "expired"
     LOCKED = "locked"
     CANCELED = "canceled"
+
+
+class SendVerdict(StrEnum):
+    """What one run of the send step ended with (the Celery task's result)."""
+
+    SENT = "sent"  # the provider accepted it; the code's HMAC is stored
+    FAILED = "failed"  # the record is final ``failed`` with a stable error code
+    SKIPPED = "skipped"  # nothing to do: already sent, canceled, or taken over by another send
+    BUSY = "busy"  # another worker holds the send lock: try again later
+    MISSING = "missing"  # no such record (expired or never written)
 
 
 class VerifyReason(StrEnum):

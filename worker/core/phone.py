@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from worker.errors import InvalidPhone
+
 __all__ = ["InvalidPhone", "Phone", "deny_prefix", "deny_prefix_problem", "parse_phone"]
 
 # Formatting people type is fine; letters (vanity numbers), an extension or a second "+" is not.
@@ -35,12 +37,6 @@ _NO_SMS_TYPES = frozenset(
         PhoneNumberType.VOICEMAIL,
     }
 )
-
-
-class InvalidPhone(ValueError):
-    """The input is not a phone number we may send an SMS to. Never echoes the number."""
-
-    code = "invalid_phone"
 
 
 @dataclass(frozen=True, slots=True)

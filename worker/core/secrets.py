@@ -20,15 +20,19 @@ import string
 __all__ = [
     "GENERATE_HINT",
     "KEY_BITS",
+    "MIN_TOKEN_CHARS",
     "PASSWORD_BITS",
     "PASSWORD_MIN_CHARS",
     "estimated_bits",
     "flower_auth_problems",
     "secret_problems",
+    "token_problem",
 ]
 
 GENERATE_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 KEY_BITS = 128
+# The push receiver's URL secret: this long at least, URL-safe.
+MIN_TOKEN_CHARS = 32
 PASSWORD_BITS = 80
 PASSWORD_MIN_CHARS = 16
 MIN_DISTINCT = 8
@@ -155,3 +159,14 @@ def flower_auth_problems(value: str, name: str = "FLOWER_BASIC_AUTH") -> list[st
             ignore=(user,),
         )
     return out
+
+
+def token_problem(token: str) -> str | None:
+    """Why a push token is not fit to guard the URL, or None: the rule of every secret, at
+    least ``MIN_TOKEN_CHARS`` long, and URL-safe."""
+    if not token:
+        return f"TARGETSMS_PUSH_TOKEN is not set: the receiver needs one, made with {GENERATE_HINT}"
+    if not all(ch.isascii() and (ch.isalnum() or ch in "-_.~") for ch in token):
+        return "TARGETSMS_PUSH_TOKEN may hold only letters, digits and - _ . ~ (it is a URL path)"
+    problems = secret_problems("TARGETSMS_PUSH_TOKEN", token, min_chars=MIN_TOKEN_CHARS)
+    return problems[0] if problems else None

@@ -1,3 +1,4 @@
 """Development tools: the sandbox gateway, the local stack, the demo.
 
-No product module imports them."""
+No product module imports them (an import-linter contract in pyproject.toml).
+"""

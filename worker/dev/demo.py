@@ -84,7 +84,8 @@ def run_demo(args: argparse.Namespace) -> int:
             "gateway",
             [
                 # TARGETSMS_LOGIN / TARGETSMS_PASSWORD reach it through env, not argv.
-                python(), "-m", "worker.dev.sandbox", "--port", str(port), "--deliver-after-ms", "1500",
+                python(), "-m", "worker.dev.sandbox", "--port", str(port),
+                "--deliver-after-ms", "1500",
             ],
             env,
             logs / "gateway.log",

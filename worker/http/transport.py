@@ -18,8 +18,8 @@ from typing import Protocol
 
 import requests
 
+from worker.errors import NetworkError, ProtocolError
 from worker.http.deadline import call_deadline, watched_session
-from worker.providers.targetsms.errors import NetworkError, ProtocolError
 
 __all__ = ["HTTPResponse", "RequestsTransport", "Timeout", "Transport"]
 

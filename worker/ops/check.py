@@ -13,7 +13,7 @@ from kombu import Connection
 
 from worker.core.endpoint import endpoint
 from worker.core.secrets import flower_auth_problems
-from worker.providers.targetsms import GatewayError
+from worker.errors import GatewayError
 from worker.providers.targetsms.validation import CODE_PLACEHOLDER, sms_parts
 from worker.runtime import Runtime
 from worker.settings import Settings, SettingsError
@@ -85,7 +85,7 @@ def collect() -> tuple[list[Check], list[str]]:
     if broker_ok:
         checks.append(_workers())
     try:
-        balance = rt.gateway.balance()
+        balance = rt.provider.balance()
         checks.append(Check("gateway", True, f"balance {balance.money} {balance.currency}"))
     except GatewayError as exc:
         checks.append(Check("gateway", False, f"{exc.code}: {exc.message}"))
@@ -108,7 +108,10 @@ def _flower() -> list[Check]:
 def _workers() -> Check:
     """Which workers answer a broadcast and consume the send queue (a queued code waits in
     the broker until one does)."""
-    from worker.queue.celery_app import SEND_QUEUE, app
+    from worker.queue.names import SEND_QUEUE
+    from worker.runtime import celery_app
+
+    app = celery_app()
 
     try:
         replies: dict[str, Any] | None = app.control.inspect(

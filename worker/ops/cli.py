@@ -30,7 +30,7 @@ from worker.api.producer import (
 )
 from worker.core.codes import is_verification_id
 from worker.core.phone import deny_prefix
-from worker.providers.targetsms import GatewayError
+from worker.errors import GatewayError
 from worker.settings import SettingsError
 from worker.store import StoreUnavailable
 
@@ -191,7 +191,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_balance(args: argparse.Namespace) -> int:
     from worker.runtime import get_runtime
 
-    balance = get_runtime().gateway.balance()
+    balance = get_runtime().provider.balance()
     _print(
         {
             "money": str(balance.money),
@@ -240,13 +240,13 @@ def cmd_push_register(args: argparse.Namespace) -> int:
 
     rt = get_runtime()
     if args.off:
-        rt.gateway.set_push_url(None)
+        rt.provider.set_push_url(None)
         _print({"push_url": None})
         return 0
     problem = push_url_problem(args.url, rt.settings.gateway)
     if problem:
         raise CLIError(problem)
-    rt.gateway.set_push_url(args.url)
+    rt.provider.set_push_url(args.url)
     _print({"push_url": args.url.replace(rt.settings.gateway.push_token, "***")})
     return 0
 

@@ -27,10 +27,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from worker.core.delivery import recorded_status
+from worker.errors import GatewayError
 from worker.ops.stats import read_stats
-from worker.providers.models import recorded_status
-from worker.providers.targetsms import GatewayError
-from worker.queue.celery_app import POLL_QUEUE, SEND_QUEUE
+from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
 from worker.store import Store, StoreUnavailable
 
@@ -297,7 +297,7 @@ class TargetSMSCollector(Collector):
 
     def _ask_balance(self) -> dict[str, str]:
         try:
-            balance = self.rt.gateway.balance(time_left=_GATEWAY_TIME_LEFT)
+            balance = self.rt.provider.balance(time_left=_GATEWAY_TIME_LEFT)
         except GatewayError as exc:
             log.warning("metrics: balance unavailable (%s)", exc.code)
             return {"ok": "0"}

@@ -28,7 +28,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from worker.providers.targetsms.errors import GatewayError, NetworkError
+from worker.errors import GatewayError, NetworkError
 
 __all__ = ["MAX_MAYBE_SENT", "MaybeSent", "RetryPolicy", "call_with_retries"]
 

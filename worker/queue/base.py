@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from worker.errors import QueueUnavailable
+
 __all__ = ["QueueUnavailable", "TaskQueue"]
-
-
-class QueueUnavailable(Exception):
-    """The broker did not take the message (down or unreachable); nothing was queued."""
 
 
 class TaskQueue(Protocol):

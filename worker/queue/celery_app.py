@@ -1,13 +1,16 @@
 """The Celery application, configured for short, I/O-bound, must-not-be-lost tasks.
 
-Configuration is read lazily from ``Settings`` the first time Celery needs it, so importing
-``worker`` never fails; a worker with bad settings stops with one line listing every problem.
+``celery_config`` is a function of ``Settings``; ``configure`` hands Celery a loader that reads
+them the first time Celery needs its configuration, so importing ``worker`` never fails and a
+worker with bad settings stops with one line listing every problem. The composition root
+(``worker.runtime.celery_app``) is what calls ``configure``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +20,45 @@ from kombu.exceptions import OperationalError
 
 from worker.core.endpoint import endpoint
 from worker.core.secrets import flower_auth_problems
-from worker.queue import kombu_redis as broker
-from worker.queue.base import QueueUnavailable
-from worker.runtime import get_runtime
-from worker.settings import SettingsError
+from worker.errors import QueueUnavailable, SettingsError
+from worker.queue import kombu_redis
+from worker.queue.names import POLL_QUEUE, POLL_TASK, SEND_QUEUE, SEND_TASK
+from worker.settings import Settings
 
-# redis:// brokers get kombu's Redis transport with one fix, under kombu's own name (see
-# worker.queue.kombu_redis): Flower then still sees a Redis broker.
-broker.install()
-
-__all__ = [
-    "POLL_QUEUE",
-    "POLL_TASK",
-    "SEND_QUEUE",
-    "SEND_TASK",
-    "CeleryQueue",
-    "app",
-]
-
-SEND_TASK = "tasks.send_code"
-POLL_TASK = "tasks.poll_status"
-SEND_QUEUE = "targetsms.send"
-POLL_QUEUE = "targetsms.poll"
+__all__ = ["CeleryQueue", "app", "celery_config", "configure"]
 
 # Publishing retries stay short: the web request waiting on it should fail fast and clearly.
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.4}
 
 
-def celery_config() -> dict[str, Any]:
-    try:
-        settings = get_runtime().settings
-    except SettingsError as exc:
-        if not _in_celery_command():
-            raise
-        # A worker or Flower with bad settings: one line listing every problem, no traceback.
-        sys.stderr.write(f"targetsms-worker: {exc}\n")
-        raise SystemExit(78) from None
+def configure(celery: Celery, load_settings: Callable[[], Settings]) -> Celery:
+    """Give ``celery`` its configuration, read from ``load_settings()`` when first needed.
+
+    Also installs kombu's Redis transport with one fix under kombu's own name (see
+    ``worker.queue.kombu_redis``), so Flower still sees a Redis broker. Idempotent.
+    """
+    if getattr(celery, "_targetsms_configured", False):
+        return celery
+    kombu_redis.install()
+
+    def load() -> dict[str, Any]:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            if not _in_celery_command():
+                raise
+            # A worker or Flower with bad settings: one line listing every problem, no traceback.
+            sys.stderr.write(f"targetsms-worker: {exc}\n")
+            raise SystemExit(78) from None
+        return celery_config(settings)
+
+    celery.add_defaults(load)
+    celery._targetsms_configured = True  # type: ignore[attr-defined]
+    return celery
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery's configuration for these settings: a plain function, testable without a broker."""
     flower_problems = _flower_auth_problems()
     if flower_problems:
         sys.stderr.write(f"targetsms-worker: {'; '.join(flower_problems)}\n")
@@ -153,16 +159,19 @@ def _option_values(argv: list[str], names: tuple[str, ...]) -> list[str]:
     return out
 
 
+# Built unconfigured: ``configure`` (called by the composition root) gives it its settings.
 app = Celery("targetsms", include=["tasks.send", "tasks.poll"])
-app.add_defaults(celery_config)
 
 
 class CeleryQueue:
     """``TaskQueue`` on this Celery app: messages carry the verification id (or the poll
     marker) and nothing else."""
 
-    def __init__(self, celery: Celery = app) -> None:
+    def __init__(self, celery: Celery, *, max_countdown_seconds: float) -> None:
         self._app = celery
+        # A countdown past the Redis visibility timeout would be redelivered: its owner (who
+        # knows that timeout) says how long one hop may be.
+        self._hop = max(1.0, max_countdown_seconds)
         self._errors: tuple[type[BaseException], ...] | None = None
 
     def _publish_errors(self) -> tuple[type[BaseException], ...]:
@@ -180,9 +189,7 @@ class CeleryQueue:
             raise QueueUnavailable(f"the broker at {where} is unavailable ({what})") from None
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
-        # A countdown past the Redis visibility timeout would be redelivered: a longer wait (a
-        # first poll minutes away with TARGETSMS_PUSH=1) hops, each hop a poll task that finds
-        # nothing due.
-        hop = max(1.0, get_runtime().settings.visibility_timeout - 5.0)
-        countdown = min(max(0.0, delay_seconds), hop)
+        # A longer wait (a first poll minutes away with TARGETSMS_PUSH=1) hops, each hop a poll
+        # task that finds nothing due.
+        countdown = min(max(0.0, delay_seconds), self._hop)
         self._app.send_task(POLL_TASK, args=[marker], countdown=countdown)

@@ -1,1 +1,1 @@
-"""The worker's plain steps behind the Celery tasks: send one, poll the due."""
+"""The worker's plain steps behind the Celery tasks: send one verification, poll due statuses."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from worker.providers.targetsms import GatewayError, StateEntry
+from worker.errors import GatewayError
+from worker.providers.targetsms import StateEntry
 from worker.runtime import Runtime
 from worker.store import PollTask
 
@@ -46,7 +47,7 @@ def poll_due(rt: Runtime, marker: str = "") -> PollReport:
     if claimed:
         with store.gateway_timings() as timings:  # counted by poll_apply, no round trip
             try:
-                entries = rt.gateway.get_state(
+                entries = rt.provider.get_state(
                     [id_sms for _, id_sms in claimed], time_left=LEASE_MS / 2000
                 )
             except GatewayError as exc:

@@ -18,15 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from worker.core.codes import code_digest
-from worker.providers.targetsms import (
-    DeliveryFailed,
-    GatewayError,
-    MaybeSent,
-    RetryPolicy,
-    SendResult,
-    call_with_retries,
-    is_final,
-)
+from worker.core.delivery import is_final
+from worker.core.outcomes import SendVerdict
+from worker.errors import DeliveryFailed, GatewayError
+from worker.providers.targetsms import MaybeSent, RetryPolicy, SendResult, call_with_retries
 from worker.runtime import Runtime
 from worker.settings import BUSY_RETRY_MAX_DELAY
 from worker.steps.polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS, PUSH_FIRST_POLL_SECONDS
@@ -48,7 +43,7 @@ DUPLICATE_RECHECK_SECONDS = 2.0
 
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
-    result: str  # sent, failed, skipped, busy, missing
+    result: SendVerdict
     retry_in: float | None = None  # busy: try again after this many seconds
     poll: PollTask | None = None  # a poll task to queue
     error: str | None = None  # failed: the stable error code stored on the record
@@ -118,7 +113,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
             result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, _since(claim))
         except _LockLost:
             log.warning("send %s: another worker took the send over; stopped", verification_id)
-            return SendOutcome("skipped")
+            return SendOutcome(SendVerdict.SKIPPED)
         except DeliveryFailed as exc:
             return _store_failed(
                 lock, exc.code, exc.message, id_sms=exc.id_sms, status=exc.status, timings=timings
@@ -143,15 +138,17 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
 def _not_claimed(verification_id: str, claim: Claim) -> SendOutcome:
     if claim.outcome is ClaimOutcome.MISSING:
         log.warning("send %s: no record (expired or never created)", verification_id)
-        return SendOutcome("missing")
+        return SendOutcome(SendVerdict.MISSING)
     if claim.outcome is ClaimOutcome.DONE:
         log.info("send %s: already %s, not sending again", verification_id, claim.state)
-        return SendOutcome("skipped")
+        return SendOutcome(SendVerdict.SKIPPED)
     if claim.outcome is ClaimOutcome.DEADLINE:
         log.warning("send %s: deadline passed before a worker took it", verification_id)
-        return SendOutcome("failed", error="deadline_exceeded")  # as claim_send.lua stores it
+        return SendOutcome(
+            SendVerdict.FAILED, error="deadline_exceeded"
+        )  # as claim_send.lua stores it
     log.info("send %s: another worker holds the send lock (%d ms)", verification_id, claim.lock_ms)
-    return SendOutcome("busy", retry_in=min(claim.lock_ms / 1000, BUSY_RETRY_MAX_DELAY))
+    return SendOutcome(SendVerdict.BUSY, retry_in=min(claim.lock_ms / 1000, BUSY_RETRY_MAX_DELAY))
 
 
 def _since(claim: Claim) -> float | None:
@@ -187,7 +184,7 @@ def _call_gateway(
     while True:
         try:
             result = call_with_retries(
-                lambda time_left: rt.gateway.send_code(
+                lambda time_left: rt.provider.send_code(
                     phone,
                     text=s.codes.message_text,
                     code_length=s.codes.length,
@@ -262,8 +259,8 @@ def _store_failed(
     )  # fmt: skip
     if not stored.stored:
         log.warning("send %s: failed, but the record is now %s", lock.verification_id, stored.state)
-        return SendOutcome("skipped")
-    return SendOutcome("failed", error=code)
+        return SendOutcome(SendVerdict.SKIPPED)
+    return SendOutcome(SendVerdict.FAILED, error=code)
 
 
 def _store_sent(
@@ -291,6 +288,6 @@ def _store_sent(
     )
     if not stored.stored:
         log.warning("send %s: sent, but the record is now %s; code discarded", vid, stored.state)
-        return SendOutcome("skipped")
+        return SendOutcome(SendVerdict.SKIPPED)
     # store_sent also decided whether this send must queue the next poll task (one Lua call).
-    return SendOutcome("sent", poll=stored.poll)
+    return SendOutcome(SendVerdict.SENT, poll=stored.poll)

@@ -2,6 +2,8 @@
 
 from worker.store.redis_store import STATS_BUCKET_SECONDS, EventFeed, GatewayTimings, Store, connect
 from worker.store.results import (
+    Canceled,
+    CancelOutcome,
     Claim,
     ClaimOutcome,
     Created,
@@ -16,6 +18,8 @@ from worker.store.scripts import StoreUnavailable
 
 __all__ = [
     "STATS_BUCKET_SECONDS",
+    "CancelOutcome",
+    "Canceled",
     "Claim",
     "ClaimOutcome",
     "Created",

@@ -18,11 +18,13 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 import redis
 from redis.client import PubSub
 
+from worker.core.delivery import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RefusalCode, VerifyReason
-from worker.providers.models import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from worker.store.keys import Keys
 from worker.store.results import (
+    Canceled,
+    CancelOutcome,
     Claim,
     ClaimOutcome,
     Created,
@@ -391,15 +393,14 @@ class Store:
         return Verdict(reason, int(out["left"]), int(out["retry_after_ms"]), phone or None)
 
     @_guarded
-    def cancel(self, verification_id: str) -> tuple[str, str]:
-        """(outcome, state): canceled, missing, or not_allowed with the state."""
+    def cancel(self, verification_id: str) -> Canceled:
         k = self.keys
         out = self._run(
             "cancel",
             [k.record(verification_id), k.history(verification_id), k.poll],
             {"id": verification_id, "channel": k.events},
         )
-        return str(out["outcome"]), str(out.get("state", ""))
+        return Canceled(CancelOutcome(out["outcome"]), str(out.get("state", "")))
 
     @_guarded
     def load(self, verification_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:

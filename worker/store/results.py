@@ -8,6 +8,8 @@ from enum import StrEnum
 from worker.core.outcomes import RefusalCode, VerifyReason
 
 __all__ = [
+    "CancelOutcome",
+    "Canceled",
     "Claim",
     "ClaimOutcome",
     "Created",
@@ -51,6 +53,18 @@ class ResendOutcome(StrEnum):
     CHANGED = "changed"  # a parallel resend got there first
     MISSING = "missing"
     NOT_ALLOWED = "not_allowed"
+
+
+class CancelOutcome(StrEnum):
+    CANCELED = "canceled"
+    MISSING = "missing"
+    NOT_ALLOWED = "not_allowed"  # already final (verified, failed, ...): ``state`` says which
+
+
+@dataclass(frozen=True, slots=True)
+class Canceled:
+    outcome: CancelOutcome
+    state: str = ""
 
 
 @dataclass(frozen=True, slots=True)

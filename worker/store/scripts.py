@@ -15,6 +15,8 @@ from typing import Any
 
 import redis
 
+from worker.errors import StoreUnavailable
+
 __all__ = ["Scripts", "StoreUnavailable", "translated"]
 
 _NAMES = (
@@ -32,11 +34,6 @@ _NAMES = (
     "poll_schedule",
     "push_apply",
 )
-
-
-class StoreUnavailable(Exception):
-    """Redis did not answer (down, unreachable, loading, timed out). Names where, never how
-    to log in: the text is safe to show."""
 
 
 @contextlib.contextmanager

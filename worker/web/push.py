@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from worker.core.secrets import GENERATE_HINT, secret_problems
-from worker.providers.targetsms.errors import GatewayError
+from worker.core.secrets import MIN_TOKEN_CHARS, token_problem
+from worker.errors import GatewayError
+from worker.http.urls import url_problem
 from worker.providers.targetsms.protocol import MAX_PUSH_BYTES, build_push_ack, parse_push
-from worker.providers.targetsms.validation import url_problem
 from worker.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -52,23 +52,11 @@ __all__ = [
 log = logging.getLogger("targetsms.push")
 
 PATH_PREFIX = "/targetsms/state/"
-MIN_TOKEN_CHARS = 32
 DEFAULT_PORT = 8098
 _TEXT = "text/plain; charset=utf-8"
 _XML = "text/xml; charset=utf-8"
 
 Apply = Callable[[Sequence[tuple[str, str]]], list[str]]
-
-
-def token_problem(token: str) -> str | None:
-    """Why a push token is not fit to guard the URL, or None: the rule of every secret, at
-    least ``MIN_TOKEN_CHARS`` long, and URL-safe."""
-    if not token:
-        return f"TARGETSMS_PUSH_TOKEN is not set: the receiver needs one, made with {GENERATE_HINT}"
-    if not all(ch.isascii() and (ch.isalnum() or ch in "-_.~") for ch in token):
-        return "TARGETSMS_PUSH_TOKEN may hold only letters, digits and - _ . ~ (it is a URL path)"
-    problems = secret_problems("TARGETSMS_PUSH_TOKEN", token, min_chars=MIN_TOKEN_CHARS)
-    return problems[0] if problems else None
 
 
 def push_url_problem(url: str, gateway: GatewaySettings) -> str | None:

@@ -1,6 +1,6 @@
 """Sandbox gateway: a real HTTP server that imitates TargetSMS for development, demos, tests and
-benchmarks, so nobody needs real credentials. Independent of ``worker.providers.targetsms`` on purpose: it
-exists to catch our client's mistakes, not to share them.
+benchmarks, so nobody needs real credentials. Independent of ``worker.providers.targetsms`` on
+purpose: it exists to catch our client's mistakes, not to share them.
 
 Run it with ``python -m worker.dev.sandbox`` (or ``targetsms fake-gateway``); embed it with
 ``start_in_thread``. Magic phone numbers (``worker.dev.sandbox.magic``) force every outcome.

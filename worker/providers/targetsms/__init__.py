@@ -3,8 +3,9 @@
 Nothing here knows about Celery or Redis.
 """
 
+from worker.core.delivery import FINAL_STATUSES, is_final
 from worker.http.transport import HTTPResponse, RequestsTransport, Timeout, Transport
-from worker.providers.models import FINAL_STATUSES, Balance, SendResult, StateEntry, is_final
+from worker.providers.models import Balance, SendResult, StateEntry
 from worker.providers.retry import MAX_MAYBE_SENT, MaybeSent, RetryPolicy, call_with_retries
 from worker.providers.targetsms.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL, TargetSMSClient
 from worker.providers.targetsms.errors import (

@@ -16,9 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import phonenumbers
 
 from worker.core.phone import InvalidPhone, parse_phone
-from worker.http.transport import RequestsTransport, Timeout, Transport
-from worker.providers.models import Balance, SendResult, StateEntry
-from worker.providers.targetsms.errors import (
+from worker.errors import (
     DeliveryFailed,
     GatewayError,
     GatewayRejected,
@@ -27,6 +25,9 @@ from worker.providers.targetsms.errors import (
     ProtocolError,
     StatusConnectionError,
 )
+from worker.http.transport import RequestsTransport, Timeout, Transport
+from worker.http.urls import url_problem
+from worker.providers.models import Balance, SendResult, StateEntry
 from worker.providers.targetsms.protocol import (
     CONTENT_TYPE,
     MAX_RESPONSE_BYTES,
@@ -40,7 +41,6 @@ from worker.providers.targetsms.protocol import (
     parse_state_response,
 )
 from worker.providers.targetsms.validation import (
-    url_problem,
     validate_code_length,
     validate_sender,
     validate_text,

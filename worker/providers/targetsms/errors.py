@@ -15,6 +15,18 @@ from __future__ import annotations
 
 import re
 
+from worker.errors import (
+    DeliveryFailed,
+    GatewayError,
+    GatewayRejected,
+    InvalidRequest,
+    NetworkError,
+    PermanentError,
+    ProtocolError,
+    StatusConnectionError,
+    TransientError,
+)
+
 __all__ = [
     "MAYBE_SENT_CODES",
     "DeliveryFailed",
@@ -28,73 +40,6 @@ __all__ = [
     "TransientError",
     "classify_error_text",
 ]
-
-
-class GatewayError(Exception):
-    """Base of every error the gateway client raises; ``code`` is stable, ``message`` human."""
-
-    code: str = "gateway_error"
-    transient: bool = False
-
-    def __init__(self, message: str, *, code: str | None = None, maybe_sent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.maybe_sent = maybe_sent
-        if code is not None:
-            self.code = code
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
-            f"maybe_sent={self.maybe_sent!r})"
-        )
-
-
-class TransientError(GatewayError):
-    """Worth another attempt within the send deadline."""
-
-    transient = True
-
-
-class NetworkError(TransientError):
-    """Connection refused or reset, DNS, TLS, connect or read timeout."""
-
-    code = "network_error"
-
-
-class ProtocolError(TransientError):
-    """The answer is not the gateway's XML: non-2xx, HTML, empty, truncated, oversized, DTD."""
-
-    code = "protocol_error"
-
-
-class StatusConnectionError(TransientError):
-    """The gateway answered ``status="connection_error"``: the SMS did not go out."""
-
-    code = "connection_error"
-
-
-class PermanentError(GatewayError):
-    """Retrying cannot help: credentials, account, sender, recipient or text problems."""
-
-
-class GatewayRejected(PermanentError):
-    """The gateway answered ``<error>``; ``message`` keeps its Russian text."""
-
-
-class DeliveryFailed(PermanentError):
-    """The gateway accepted the request but reports a final failure as the initial status."""
-
-    def __init__(self, message: str, *, code: str, id_sms: str, status: str) -> None:
-        super().__init__(message, code=code)
-        self.id_sms = id_sms
-        self.status = status
-
-
-class InvalidRequest(GatewayError, ValueError):
-    """Our own input is unusable (phone, sender, text, code length): nothing was sent."""
-
-    code = "invalid_request"
 
 
 # Known error texts of the platform (lower-cased fragments) -> stable codes. Order matters:

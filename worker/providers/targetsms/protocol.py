@@ -13,14 +13,9 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from worker.errors import GatewayRejected, InvalidRequest, ProtocolError
 from worker.providers.models import Balance, SendResult, StateEntry
-from worker.providers.targetsms.errors import (
-    MAYBE_SENT_CODES,
-    GatewayRejected,
-    InvalidRequest,
-    ProtocolError,
-    classify_error_text,
-)
+from worker.providers.targetsms.errors import MAYBE_SENT_CODES, classify_error_text
 
 __all__ = [
     "CONTENT_TYPE",
