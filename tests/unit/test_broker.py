@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from kombu import Connection
 
-import worker  # noqa: F401  (installs the transport, as `celery -A worker` does)
 from worker.core.endpoint import endpoint
 from worker.queue.kombu_redis import RedisTransport
+from worker.runtime import celery_app
+
+# The app `celery -A worker` looks up (worker.app) installs the transport as it is configured.
+celery_app()
 
 
 def test_redis_urls_get_the_patched_transport_and_stay_redis_urls() -> None:
