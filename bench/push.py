@@ -81,7 +81,7 @@ def one_run(
                 lambda: re.search(r"listening on (http://\S+)", log.read_text()), 30, "receiver"
             )
             rt0 = Runtime.from_settings(settings)
-            rt0.gateway.set_push_url(f"{banner.group(1)}/targetsms/state/{token}")
+            rt0.provider.set_push_url(f"{banner.group(1)}/targetsms/state/{token}")
             rt0.close()
         worker_log = logs / f"worker-{mode}.log"
         argv = celery_argv(

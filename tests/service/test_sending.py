@@ -135,7 +135,7 @@ def test_a_send_resumed_after_its_worker_died_waits_from_that_call_not_from_its_
     # Worker A claims and calls; the gateway accepts; A is SIGKILLed before storing anything.
     s = rt.settings
     assert rt.store.claim_send(req.id, "worker-a", 60_000).outcome is ClaimOutcome.CLAIMED
-    rt.gateway.send_code(phone, text=s.codes.message_text, code_length=s.codes.length, time_left=5)
+    rt.provider.send_code(phone, text=s.codes.message_text, code_length=s.codes.length, time_left=5)
     raw_redis(rt).delete(rt.store.keys.lock(req.id))  # A's lock expires
     # The broker hands the message back this much later, within the gateway's window: counted
     # from here, the window (8 s + 1 s) and one attempt (2 s) would end past the deadline
@@ -161,7 +161,7 @@ def test_a_resumed_send_refused_again_after_the_window_asks_again_shortly(
     s = rt.settings
     assert rt.store.claim_send(req.id, "worker-a", 60_000).outcome is ClaimOutcome.CLAIMED
     time.sleep(2)  # A's request reaches the gateway 2 s after A noted its start
-    rt.gateway.send_code(phone, text=s.codes.message_text, code_length=s.codes.length, time_left=5)
+    rt.provider.send_code(phone, text=s.codes.message_text, code_length=s.codes.length, time_left=5)
     raw_redis(rt).delete(rt.store.keys.lock(req.id))
     time.sleep(1)
     # Refused at once, then at A's start + 5 s (the gateway's window runs 1 s longer), then sent.
