@@ -77,6 +77,8 @@ CAPTCHA_WIDGETS: dict[str, dict[str, str]] = {
 _DELIVERED = {"deliver", "partly_deliver"}
 _NOT_DELIVERED = {"not_deliver", "expired", "not_valid_phone"}
 
+access_log = logging.getLogger("phone_login.access")
+
 
 def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = False) -> Flask:
     app = Flask(__name__)
@@ -146,6 +148,8 @@ def create_app(settings: Settings, *, site_key: str = "", allow_http: bool = Fal
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
+        # The access log: method, path (never the query string or a form field) and status.
+        access_log.info("%s %s %s", request.method, request.path, response.status_code)
         return response
 
     @app.get("/")

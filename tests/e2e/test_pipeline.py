@@ -208,14 +208,17 @@ def test_final_failure_statuses_and_unknown_status(
     start_worker(runtime.settings)
     invalid = request_code("+79990000001")  # initial not_valid_phone
     undelivered = request_code("+79990000005")  # send, then not_deliver
-    unknown = request_code("+79990000008")  # send, then an unknown status "read"
+    unknown = request_code("+79990000008")  # send, then a status the guide does not name
     wait_until(lambda: get_status(invalid.id).state == "failed")
     error = get_status(invalid.id).error
     assert error is not None and error["code"] == "phone_invalid"
     wait_until(lambda: get_status(undelivered.id).delivery_status == "not_deliver")
-    wait_until(lambda: get_status(unknown.id).delivery_status == "read")
-    # Unknown statuses are kept and polled again (treated as pending), not dropped.
-    assert get_status(unknown.id).state == "sent"
+    wait_until(lambda: get_status(unknown.id).delivery_status == "other")
+    # Unknown statuses are recorded as "other" (the raw text in the history only) and polled
+    # again (treated as pending), not dropped.
+    status = get_status(unknown.id)
+    assert status.state == "sent"
+    assert any(entry.get("raw") == "read" for entry in status.history)
 
 
 def test_permanent_errors_map_to_stable_codes(
