@@ -8,7 +8,7 @@ from store_tier import MAX_ATTEMPTS, PHONE, RECORD_TTL_MS, SEND_WINDOW_MS, Steps
 
 from worker.core.gate import HOUR_MS, PumpingPolicy, SmsGate, StepUp
 from worker.core.outcomes import RefusalCode
-from worker.store import Created, Refusal, Store
+from worker.store import Created, Refusal, SmsSubject, Store
 
 
 def create(
@@ -104,3 +104,9 @@ def test_a_prefix_that_never_verifies_is_flagged_then_refused(
     assert create(store, "v3", gate(pumping=pumping)) == Refusal(
         RefusalCode.RATE_LIMITED, "pumping"
     )
+
+
+def test_a_resend_reads_the_subject_the_record_was_created_for(store: Store) -> None:
+    create(store, "v1")
+    assert store.sms_subject("v1") == SmsSubject(PHONE, "RU", 1)
+    assert store.sms_subject("no-such-id") is None
