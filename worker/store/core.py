@@ -1,7 +1,7 @@
 """What every job of the Store shares: the client, the key layout, the clock and the scripts.
 
 The job modules (verifications, sending, delivery, deny, counters, events) each add their
-steps to ``StoreCore`` as a mixin and ``Store`` combines them (``worker/store/store.py``): one
+steps to ``StoreCore`` as a mixin and ``Store`` combines them (``redis_store.py``): one
 door for callers, one small file per job for readers, and a new job (API keys, say) is one more
 module and one more base class. Mixins rather than one object per job, because every job needs
 the same four things (client, keys, clock, scripts) and callers already say ``store.<step>``.
