@@ -52,6 +52,7 @@ from harness import (  # noqa: E402
     bench_settings,
     percentile,
     procfile_worker,
+    record_fields,
     start_sandbox,
     stop_process,
 )
@@ -136,7 +137,7 @@ def crash_run(stack: Stack, logs: Path, args: argparse.Namespace) -> dict[str, A
         deadline = settings.codes.send_deadline_seconds
         with contextlib.suppress(WaitTimeout):
             wait_until(
-                lambda: not any(s in UNFINISHED for s in rt.store.field_of(ids, "state")),
+                lambda: not any(s in UNFINISHED for s in record_fields(settings, ids, "state")),
                 deadline + settings.visibility_timeout + 60,
                 "every send to finish",
                 interval=1.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -30,6 +31,8 @@ import requests
 from worker.dev.devstack import Stack, WaitTimeout, redis_answers, wait_until
 from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.settings import Settings
+from worker.store import connect
+from worker.store.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"
@@ -122,6 +125,27 @@ _BANNER = re.compile(r"fake-gateway listening on (http://\S+)")
 
 
 @dataclasses.dataclass
+@functools.cache
+def _redis_of(url: str) -> redis.Redis:
+    return connect(url)
+
+
+def record_fields(settings: Settings, ids: Sequence[str], name: str) -> list[str | None]:
+    """One record field of many verifications, in one round trip: the benchmark watches
+    thousands of records settle, which the product itself never needs."""
+    keys = Keys(settings.redis_prefix)
+    with _redis_of(settings.redis_url).pipeline(transaction=False) as pipe:
+        for verification_id in ids:
+            pipe.hget(keys.record(verification_id), name)
+        values: list[str | None] = pipe.execute()
+    return values
+
+
+def polling_count(settings: Settings) -> int:
+    """Verifications whose delivery status is still followed."""
+    return int(_redis_of(settings.redis_url).zcard(Keys(settings.redis_prefix).poll))
+
+
 class Sandbox:
     """``python -m worker.dev.sandbox`` as a child process, and what it saw."""
 

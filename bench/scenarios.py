@@ -39,6 +39,8 @@ from harness import (
     client_ip,
     fresh_log,
     percentile,
+    polling_count,
+    record_fields,
     rss_mb,
     stop_process,
     sustained_rate,
@@ -320,7 +322,7 @@ def produce(
 
 
 def _fields(rt: Runtime, ids: Sequence[str], field: str) -> list[str | None]:
-    return rt.store.field_of(ids, field)
+    return record_fields(rt.settings, ids, field)
 
 
 def _all_sent(rt: Runtime, ids: Sequence[str]) -> bool:
@@ -329,7 +331,7 @@ def _all_sent(rt: Runtime, ids: Sequence[str]) -> bool:
 
 def _settled(rt: Runtime, ids: Sequence[str]) -> bool:
     """Nothing left to poll and every sent message has a final delivery status."""
-    if rt.store.polling_count():
+    if polling_count(rt.settings):
         return False
     return all(status in FINAL_STATUSES for status in _fields(rt, ids, "delivery_status"))
 

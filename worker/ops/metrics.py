@@ -32,7 +32,7 @@ from worker.errors import GatewayError
 from worker.ops.stats import read_stats
 from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
-from worker.store import Store, StoreUnavailable
+from worker.store import GATEWAY_BUCKETS, GATEWAY_ENDPOINTS, StoreUnavailable
 
 __all__ = [
     "BALANCE_INTERVAL",
@@ -52,7 +52,6 @@ BALANCE_MAX_AGE = 600.0
 # A scrape must answer well within Prometheus's default 10 s scrape timeout.
 _GATEWAY_TIME_LEFT = 3.0
 _BROKER_TIMEOUT = 3.0
-GATEWAY_ENDPOINTS = ("send", "state", "balance")
 
 
 @dataclass
@@ -179,7 +178,7 @@ def _fill_histogram(family: HistogramMetricFamily, endpoint: str, totals: dict[s
     field = f"gw:{endpoint}:le:"
     stored = {name[len(field) :]: _float(v) for name, v in totals.items() if name.startswith(field)}
     bounds = sorted(
-        {b for b in (*Store.GATEWAY_BUCKETS, *stored) if b != "+Inf" and _is_bound(b)}, key=float
+        {b for b in (*GATEWAY_BUCKETS, *stored) if b != "+Inf" and _is_bound(b)}, key=float
     )
     running = 0.0
     buckets: list[tuple[str, float]] = []

@@ -1,6 +1,9 @@
 """Our Redis state behind one door: key names, Lua steps and Redis' exceptions stay in here."""
 
-from worker.store.redis_store import STATS_BUCKET_SECONDS, EventFeed, GatewayTimings, Store, connect
+from worker.store.core import STATS_BUCKET_SECONDS, connect
+from worker.store.counters import GATEWAY_BUCKETS, GATEWAY_ENDPOINTS, GatewayTimings
+from worker.store.events import EventFeed
+from worker.store.redis_store import Store
 from worker.store.results import (
     Canceled,
     CancelOutcome,
@@ -17,6 +20,8 @@ from worker.store.results import (
 from worker.store.scripts import StoreUnavailable
 
 __all__ = [
+    "GATEWAY_BUCKETS",
+    "GATEWAY_ENDPOINTS",
     "STATS_BUCKET_SECONDS",
     "CancelOutcome",
     "Canceled",

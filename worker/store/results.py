@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from worker.core.outcomes import RefusalCode, VerifyReason
 
@@ -19,6 +21,7 @@ __all__ = [
     "SmsSubject",
     "Stored",
     "Verdict",
+    "poll_task",
 ]
 
 
@@ -101,6 +104,12 @@ class PollTask:
 
     marker: str
     delay_seconds: float
+
+
+def poll_task(answer: Mapping[str, Any]) -> PollTask | None:
+    """The poll task a step's {due_ms, delay_ms} asks for (due_ms 0: none to queue)."""
+    due_ms = int(answer["due_ms"])
+    return PollTask(str(due_ms), int(answer["delay_ms"]) / 1000) if due_ms else None
 
 
 @dataclass(frozen=True, slots=True)

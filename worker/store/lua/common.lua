@@ -48,6 +48,19 @@ local function count_timings(totals_key, timings)
   end
 end
 
+-- Only the latest claimant of a send may end it (store_sent, store_failed): a send whose claim
+-- another worker took over must never store over, or beside, the newer send. The claimant's
+-- own lock is released either way. Returns true when `token` may end the send; else false and
+-- the record's state ('missing' when there is none) for the `discarded` answer.
+local function claimant_ends_send(record_key, lock_key, token)
+  local f = redis.call('HMGET', record_key, 'state', 'claim')
+  local state = f[1]
+  if f[2] ~= token then return false, state or 'missing' end
+  if redis.call('GET', lock_key) == token then redis.call('DEL', lock_key) end
+  if state ~= 'sending' then return false, state or 'missing' end
+  return true, state
+end
+
 -- Five-minute statistics bucket for `targetsms stats` (kept a day).
 local function stat(stats_key, field, n, ttl_ms)
   redis.call('HINCRBY', stats_key, field, n)

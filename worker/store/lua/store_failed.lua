@@ -5,11 +5,8 @@
 -- Answers {outcome = 'failed'} | {outcome = 'discarded', state}
 local r = KEYS[1]
 count_timings(KEYS[4], a.timings)  -- whatever happens to the outcome
-local f = redis.call('HMGET', r, 'state', 'claim')
-local state = f[1]
-if f[2] ~= a.token then return reply({outcome = 'discarded', state = state or 'missing'}) end
-if redis.call('GET', KEYS[3]) == a.token then redis.call('DEL', KEYS[3]) end
-if state ~= 'sending' then return reply({outcome = 'discarded', state = state or 'missing'}) end
+local ends, state = claimant_ends_send(r, KEYS[3], a.token)
+if not ends then return reply({outcome = 'discarded', state = state}) end
 local now = now_ms()
 set_state(r, 'failed', now)
 redis.call('HSET', r, 'error_code', a.error_code, 'error_message', a.message)

@@ -10,11 +10,8 @@
 --       | {outcome = 'discarded', state}
 local r = KEYS[1]
 count_timings(KEYS[6], a.timings)  -- whatever happens to the outcome
-local f = redis.call('HMGET', r, 'state', 'claim')
-local state = f[1]
-if f[2] ~= a.token then return reply({outcome = 'discarded', state = state or 'missing'}) end
-if redis.call('GET', KEYS[3]) == a.token then redis.call('DEL', KEYS[3]) end
-if state ~= 'sending' then return reply({outcome = 'discarded', state = state or 'missing'}) end
+local ends, state = claimant_ends_send(r, KEYS[3], a.token)
+if not ends then return reply({outcome = 'discarded', state = state}) end
 local now = now_ms()
 redis.call('HSET', r, 'state', 'sent', 'updated_at', now, 'code_hmac', a.code_hmac,
   'id_sms', a.id_sms, 'delivery_status', a.status, 'sent_at', now,

@@ -1,0 +1,113 @@
+"""What every job of the Store shares: the client, the key layout, the clock and the scripts.
+
+The job modules (verifications, sending, delivery, deny, counters, events) each add their
+steps to ``StoreCore`` as a mixin and ``Store`` combines them (``redis_store.py``): one
+door for callers, one small file per job for readers, and a new job (API keys, say) is one more
+module and one more base class. Mixins rather than one object per job, because every job needs
+the same four things (client, keys, clock, scripts) and callers already say ``store.<step>``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import redis
+
+from worker.store.keys import Keys
+from worker.store.scripts import Scripts, translated
+
+__all__ = ["STATS_BUCKET_SECONDS", "STATS_TTL_MS", "StoreCore", "connect", "guarded"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S", bound="StoreCore")
+
+#: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
+STATS_BUCKET_SECONDS = 300
+STATS_TTL_MS = (24 * 3600 + 3600) * 1000
+
+
+def connect(url: str, max_connections: int = 128) -> redis.Redis:
+    """A thread-safe client with timeouts: a Redis that goes away must not hang a request.
+
+    The pool blocks (briefly) when every connection is busy instead of failing, so a burst of
+    web threads queues for a connection rather than erroring.
+    """
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=5,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def guarded(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Redis' own exceptions end here, as ``StoreUnavailable``."""
+
+    def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with translated(self.where):
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+class StoreCore:
+    """``clock`` (tests only) replaces the Redis server's time in every step, so rules that
+    depend on time can be tested without sleeping; production reads Redis' ``TIME``."""
+
+    def __init__(
+        self, client: redis.Redis, prefix: str, *, clock: Callable[[], float] | None = None
+    ) -> None:
+        self._redis = client
+        self._clock = clock
+        self.keys = Keys(prefix)
+        self._scripts = Scripts(client)
+        kwargs = client.connection_pool.connection_kwargs
+        self.where = (
+            str(kwargs["path"])
+            if "path" in kwargs
+            else f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(where={self.where!r}, prefix={self.keys.prefix!r})"
+
+    def close(self) -> None:
+        self._redis.close()
+
+    @guarded
+    def ping(self) -> str:
+        """The Redis server's version: proof that it answers."""
+        return str(self._redis.info("server").get("redis_version", "?"))
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else time.time()
+
+    def stats_key(self, at: float | None = None) -> str:
+        now = self._now() if at is None else at
+        return self.keys.stats(int(now // STATS_BUCKET_SECONDS))
+
+    def _run(self, name: str, keys: Sequence[str], arg: Mapping[str, Any]) -> dict[str, Any]:
+        if self._clock is not None:
+            arg = {**arg, "now_ms": int(self._clock() * 1000)}
+        return self._scripts.run(name, keys, arg)
+
+    def _verification_step(
+        self, name: str, verification_id: str, keys: Sequence[str], arg: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A step on one verification: KEYS start with its record and history, ARGV names it
+        and the channel its events go to (the shape every such script expects)."""
+        k = self.keys
+        return self._run(
+            name,
+            [k.record(verification_id), k.history(verification_id), *keys],
+            {"id": verification_id, "channel": k.events, **arg},
+        )
