@@ -17,6 +17,7 @@
         │   └── StatusConnectionError   TargetSMS ``status="connection_error"``
         ├── PermanentError              retrying cannot help
         │   ├── GatewayRejected         an ``<error>`` answer; ``message`` is its own text
+        │   │   └── DuplicateRequest    identical to a request accepted < ``retry_after`` s ago
         │   └── DeliveryFailed          accepted, but the first status is already final
         └── InvalidRequest              (also ValueError) our own input; nothing was sent
 
@@ -32,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "DeliveryFailed",
+    "DuplicateRequest",
     "GatewayError",
     "GatewayRejected",
     "InvalidPhone",
@@ -162,6 +164,21 @@ class PermanentError(GatewayError):
 
 class GatewayRejected(PermanentError):
     """The provider answered with an error; ``message`` keeps its own (Russian) text."""
+
+
+class DuplicateRequest(GatewayRejected):
+    """The provider refuses a request identical to one it accepted less than ``retry_after``
+    seconds before. If that one was ours, an SMS went out with a code we never learned: the
+    sender may wait the window out, counted from that request, and ask again."""
+
+    code = "duplicate_request"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(message={self.message!r}, retry_after={self.retry_after!r})"
 
 
 class DeliveryFailed(PermanentError):

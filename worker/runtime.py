@@ -103,6 +103,7 @@ class Runtime:
                         timeout=self.timeout,
                         allow_http=s.gateway.allow_http,
                         observer=self.store.observe_gateway,
+                        duplicate_window_seconds=s.gateway.duplicate_window_seconds,
                     )
         return self.sms_provider
 

@@ -11,6 +11,8 @@ from typing import Any
 from helpers import Sandbox, make_settings, raw_redis, wait_until
 
 from worker import get_status, request_code, resend, verify_code
+from worker.errors import DuplicateRequest
+from worker.providers.memory import AnswerLost, InMemoryProvider
 from worker.runtime import Runtime
 from worker.steps.sending import SendOutcome, send_verification
 from worker.store import ClaimOutcome
@@ -185,4 +187,49 @@ def test_no_funds_with_the_sms_queued_ends_the_send_at_once_and_is_never_sent_ag
     assert "пополните" in status.error["message"]  # the gateway's own text, for the operator
     assert sandbox.stats()["password_generation"] == 1
     assert rt.store.totals()["sms_failed:no_funds_queued"] == "1"  # what the alert counts
+    rt.close()
+
+
+def _in_memory(
+    redis_url: str, sandbox: Sandbox, provider: InMemoryProvider, **overrides: Any
+) -> Runtime:
+    """A runtime whose provider is ``provider``; the sandbox only fills the TargetSMS settings
+    (and shows, untouched, that nothing reached TargetSMS)."""
+    return Runtime.from_settings(make_settings(redis_url, sandbox, **overrides), provider=provider)
+
+
+def test_the_wait_is_the_providers_own_window_not_a_targetsms_setting(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    """Another provider's duplicate refusal carries its own window: the send waits its
+    ``retry_after`` from the lost request, whatever TARGETSMS_DUPLICATE_WINDOW_SECONDS says
+    (read there, the 600 s would leave no room in the deadline and the send would fail)."""
+    provider = InMemoryProvider(duplicate_window_seconds=4)
+    provider.failures.append(AnswerLost())  # the SMS goes out, its answer is lost
+    rt = _in_memory(
+        redis_url, sandbox, provider,
+        TARGETSMS_DUPLICATE_WINDOW_SECONDS=600, OTP_SEND_DEADLINE_SECONDS=30,
+    )  # fmt: skip
+    phone = "+79001234567"
+    req = request_code(phone, runtime=rt)
+    assert send_verification(rt, req.id).result == "sent"
+    assert provider.calls == 3  # the lost answer, the refusal, the resend after the window
+    lost, last = provider.outbox
+    assert verify_code(req.id, lost.code, runtime=rt).reason == "wrong"
+    assert verify_code(req.id, last.code, runtime=rt).ok
+    assert sandbox.stats()["password_generation"] == 0
+    rt.close()
+
+
+def test_a_fresh_send_refused_as_a_duplicate_fails_at_once(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    """Nothing of this send went out: the identical request was another verification's, so
+    there is no code of ours to replace and nothing to wait for."""
+    provider = InMemoryProvider()
+    provider.failures.append(DuplicateRequest("identical request", retry_after=60))
+    rt = _in_memory(redis_url, sandbox, provider)
+    req = request_code("+79001234567", runtime=rt)
+    assert send_verification(rt, req.id) == SendOutcome("failed", error="duplicate_request")
+    assert provider.calls == 1 and not provider.outbox  # no wait, no second request
     rt.close()

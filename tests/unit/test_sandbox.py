@@ -273,7 +273,7 @@ def test_invented_texts_are_marked_and_documented_ones_are_used() -> None:
     documented = {
         "POST данные отсутствуют", "Неправильный формат XML документа",
         "Неправильный логин или пароль", "Укажите номер телефона.", "Закончились SMS.",
-        "Номер телефона должен быть меньше 15 символов.", "Нет текста сообщения.",
+        "Номер телефона должен быть меньше 15 символов.",
     }  # fmt: skip
     texts = {v for k, v in vars(magic).items() if k.startswith("E_")}
     assert documented <= texts
@@ -544,6 +544,31 @@ def test_healthz_404_and_405(sb: RunningSandbox) -> None:
     assert requests.get(f"{sb.url}/nope", timeout=5).status_code == 404
     wrong = requests.get(f"{sb.url}/sandbox/reset", timeout=5)
     assert (wrong.status_code, wrong.headers["Allow"]) == (405, "POST")
+
+
+# -- the pusher reads acknowledgements as strictly as requests ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "acked"),
+    [
+        (b"<response><id_sms>7</id_sms><id_sms> 8 </id_sms></response>", {"7", "8"}),
+        (DECLARATION.encode() + b"<response/>", set()),
+        (b"<request><id_sms>7</id_sms></request>", set()),  # not an answer
+        (b"<html><id_sms>7</id_sms></html>", set()),  # a proxy's page
+        (b'<?xml version="1.0" encoding="windows-1251"?><response><id_sms>7</id_sms></response>',
+         set()),
+        (b'<!DOCTYPE r [<!ENTITY e "7">]><response><id_sms>&e;</id_sms></response>', set()),
+        (b"<response><id_sms>7</id_sms>", set()),  # cut short
+        (b"<response>" + b" " * (1024 * 1024) + b"<id_sms>7</id_sms></response>", set()),
+    ],
+)  # fmt: skip
+def test_an_acknowledgement_counts_only_as_a_well_formed_response(
+    body: bytes, acked: set[str]
+) -> None:
+    from worker.dev.sandbox.push import acknowledged
+
+    assert acknowledged(body) == acked
 
 
 # -- HTTP behaviour, knobs, CLI --------------------------------------------------------------

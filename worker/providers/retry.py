@@ -39,19 +39,14 @@ T = TypeVar("T")
 log = logging.getLogger("targetsms.gateway")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    def __init__(
-        self,
-        *,
-        max_attempts: int = 6,
-        initial_delay: float = 0.5,
-        max_delay: float = 8.0,
-        jitter: float = 0.5,
-    ) -> None:
-        self.max_attempts = max_attempts
-        self.initial_delay = initial_delay
-        self.max_delay = max_delay
-        self.jitter = jitter
+    """How many attempts one retry loop may make, and the exponential backoff between them."""
+
+    max_attempts: int = 6
+    initial_delay: float = 0.5  # seconds
+    max_delay: float = 8.0
+    jitter: float = 0.5
 
 
 @dataclass(slots=True)
@@ -85,7 +80,7 @@ def call_with_retries(
     policy: RetryPolicy | None = None,
     context: str = "",
     clock: Callable[[], float] = time.time,
-    on_attempt: Callable[[int], None] | None = None,
+    on_attempt: Callable[[], None] | None = None,
     maybe_sent: MaybeSent | None = None,
 ) -> T:
     """Run ``call(seconds_left)`` until it succeeds, fails permanently, or time, attempts or
@@ -131,7 +126,7 @@ def call_with_retries(
                     "send deadline passed before the gateway answered", code="timeout"
                 )
             if on_attempt is not None:
-                on_attempt(attempt.retry_state.attempt_number)
+                on_attempt()
             try:
                 return call(left)
             except GatewayError as exc:

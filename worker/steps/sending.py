@@ -15,13 +15,14 @@ import secrets
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from worker.core.codes import code_digest
 from worker.core.delivery import is_final
 from worker.core.outcomes import SendVerdict
-from worker.errors import DeliveryFailed, GatewayError
-from worker.providers.targetsms import MaybeSent, RetryPolicy, SendResult, call_with_retries
+from worker.errors import DeliveryFailed, DuplicateRequest, GatewayError
+from worker.providers.models import SendResult
+from worker.providers.retry import MaybeSent, call_with_retries
 from worker.runtime import Runtime
 from worker.settings import BUSY_RETRY_MAX_DELAY
 from worker.steps.polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS, PUSH_FIRST_POLL_SECONDS
@@ -84,16 +85,18 @@ class _SendLock:
 def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
     """Claim, call the gateway within the deadline, store the outcome under the same lock.
 
-    The platform refuses a request identical to one it accepted less than a minute earlier.
-    Met after an answer that may have been accepted (or by a send resumed after a worker died
-    mid-call), that refusal means an SMS probably went out with a code we do not know, so the
-    send waits the window out and sends again if the deadline leaves room for an attempt;
+    The provider refuses a request identical to one it accepted shortly before
+    (``DuplicateRequest``, its window in ``retry_after``). Met after an answer that may have
+    been accepted (or by a send resumed after a worker died mid-call), that refusal means an SMS
+    probably went out with a code we do not know, so the send waits the window out from that
+    request and sends again if the deadline leaves room for an attempt;
     otherwise it ends ``failed`` with ``duplicate_request`` and ``resend`` works. The wait
     happens here, inside the task, holding and extending the lock, rather than as a Celery
     retry with a countdown: a countdown of a minute outlives the Redis broker's visibility
     timeout (the message would be delivered twice), and a send that let go of its lock would
     let any copy of the message claim it and run into the same refusal, or store beside it.
-    It costs one pool slot for up to a minute, in a case that should be rare.
+    It costs one pool slot for up to the window (TargetSMS: a minute), in a case that should
+    be rare.
     """
     token = secrets.token_hex(8)
     lock_ttl_ms = int(rt.settings.lock_ttl_seconds * 1000)
@@ -110,7 +113,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
     # The gateway requests' timings ride on the step that ends the send (metrics, no round trip).
     with rt.store.gateway_timings() as timings:
         try:
-            result = _call_gateway(rt, lock, claim.phone, claim.left_ms / 1000, _since(claim))
+            result = _call_gateway(rt, lock, claim)
         except _LockLost:
             log.warning("send %s: another worker took the send over; stopped", verification_id)
             return SendOutcome(SendVerdict.SKIPPED)
@@ -159,60 +162,21 @@ def _since(claim: Claim) -> float | None:
     return (claim.since_attempt_ms or 0) / 1000  # a record without the note: the claim itself
 
 
-def _call_gateway(
-    rt: Runtime, lock: _SendLock, phone: str, seconds_left: float, since: float | None
-) -> SendResult:
-    s = rt.settings
+def _call_gateway(rt: Runtime, lock: _SendLock, claim: Claim) -> SendResult:
+    """Call with retries within the deadline. A duplicate refusal that follows a request of
+    ours that may have been accepted is waited out, holding the lock, and the call made again."""
+    calls = _GatewayCalls(rt, lock, claim)
     vid = lock.verification_id
-    clock = time.time
-    deadline = clock() + seconds_left
-    maybe_sent = MaybeSent()
-    # When an identical request may last have been accepted: a resumed send's predecessor
-    # started its call that long before this claim, and the gateway's window runs from then.
-    accepted_at = None if since is None else clock() - since
-    waited_for: float | None = None  # the acceptance whose window this send has waited out
-    attempts = 0
-    window = s.gateway.duplicate_window_seconds
-    policy = rt.retry_policy
-
-    def before_attempt(n: int) -> None:
-        nonlocal attempts
-        attempts += 1
-        if attempts > 1:  # the claim has just taken the lock (and noted) the first one
-            lock.extend(attempt_ago=0)
-
     while True:
         try:
-            result = call_with_retries(
-                lambda time_left: rt.provider.send_code(
-                    phone,
-                    text=s.codes.message_text,
-                    code_length=s.codes.length,
-                    time_left=time_left,
-                ),
-                deadline=deadline,
-                policy=RetryPolicy(
-                    max_attempts=max(1, policy.max_attempts - attempts),
-                    initial_delay=policy.initial_delay,
-                    max_delay=policy.max_delay,
-                    jitter=policy.jitter,
-                ),
-                context=vid,
-                clock=clock,
-                on_attempt=before_attempt,
-                maybe_sent=maybe_sent,
-            )
-        except GatewayError as exc:
-            known = [t for t in (maybe_sent.last_at, accepted_at) if t is not None]
-            if exc.code != "duplicate_request" or not known:
-                _log_failure(vid, exc, attempts, maybe_sent)
+            result = calls.with_retries()
+        except DuplicateRequest as refusal:
+            accepted_at = calls.accepted_at()
+            if accepted_at is None:  # nothing of ours went out: another verification's request
+                calls.log_failure(refusal)
                 raise
-            # Our own earlier request was probably accepted: an SMS with an unknown code.
-            anchor = max(known)
-            retry_at = anchor + window + DUPLICATE_MARGIN_SECONDS
-            if waited_for is not None and anchor <= waited_for:
-                retry_at = clock() + DUPLICATE_RECHECK_SECONDS
-            if retry_at + MIN_ATTEMPT_SECONDS > deadline or attempts >= policy.max_attempts:
+            resend_at = calls.resend_at(refusal, accepted_at)
+            if resend_at is None:
                 log.warning(
                     "send %s: duplicate refused; an SMS probably went out with an unknown code "
                     "and the deadline ends before the gateway's window does",
@@ -223,25 +187,94 @@ def _call_gateway(
                 "send %s: duplicate refused; an SMS probably went out with an unknown code; "
                 "sending again in %.1f s",
                 vid,
-                retry_at - clock(),
+                resend_at - calls.clock(),
             )
-            lock.sleep_until(retry_at, clock, accepted_at=anchor)
-            waited_for = anchor
-            continue
-        log.info(
-            "sent %s id_sms=%s status=%s attempts=%d", vid, result.id_sms, result.status, attempts
+            calls.wait_until(resend_at, accepted_at)
+        except GatewayError as exc:
+            calls.log_failure(exc)
+            raise
+        else:
+            log.info(
+                "sent %s id_sms=%s status=%s attempts=%d",
+                vid, result.id_sms, result.status, calls.attempts,
+            )  # fmt: skip
+            return result
+
+
+class _GatewayCalls:
+    """One send's calls of the provider and what its retry loops share: the deadline, the
+    attempts made, the maybe-sent budget, and when a request of ours may last have been
+    accepted (a duplicate refusal's window runs from there)."""
+
+    def __init__(
+        self, rt: Runtime, lock: _SendLock, claim: Claim, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.rt = rt
+        self.lock = lock
+        self.phone = claim.phone
+        self.clock = clock
+        self.policy = rt.retry_policy
+        now = clock()
+        self.deadline = now + claim.left_ms / 1000
+        self.attempts = 0
+        self.maybe_sent = MaybeSent()
+        since = _since(claim)
+        self.resumed_from = None if since is None else now - since  # the predecessor's call
+        self.waited_for: float | None = None  # the acceptance whose window was waited out
+
+    def with_retries(self) -> SendResult:
+        """One retry loop, with the attempts the earlier ones left."""
+        codes = self.rt.settings.codes
+        return call_with_retries(
+            lambda time_left: self.rt.provider.send_code(
+                self.phone, text=codes.message_text, code_length=codes.length, time_left=time_left
+            ),
+            deadline=self.deadline,
+            policy=replace(
+                self.policy, max_attempts=max(1, self.policy.max_attempts - self.attempts)
+            ),
+            context=self.lock.verification_id,
+            clock=self.clock,
+            on_attempt=self._before_attempt,
+            maybe_sent=self.maybe_sent,
         )
-        return result
 
+    def _before_attempt(self) -> None:
+        self.attempts += 1
+        if self.attempts > 1:  # the claim has just taken the lock and noted the first one
+            self.lock.extend(attempt_ago=0)
 
-def _log_failure(vid: str, exc: GatewayError, attempts: int, maybe_sent: MaybeSent) -> None:
-    log.warning(
-        "send %s failed: %s after %d attempt(s)%s",
-        vid,
-        exc.code,
-        attempts,
-        f", {maybe_sent.spent} of them maybe sent" if maybe_sent.spent else "",
-    )
+    def accepted_at(self) -> float | None:
+        """When a request of ours identical to the refused one may last have been accepted:
+        the last maybe-sent answer, or a resumed send's predecessor's call."""
+        known = (self.maybe_sent.last_at, self.resumed_from)
+        return max((at for at in known if at is not None), default=None)
+
+    def resend_at(self, refusal: DuplicateRequest, accepted_at: float) -> float | None:
+        """Once the refusal's window after ``accepted_at`` is over; shortly, if that window was
+        waited out already (the gateway accepted the request later than we know). None when
+        the deadline or the attempts leave no room for one more."""
+        if self.waited_for is not None and accepted_at <= self.waited_for:
+            at = self.clock() + DUPLICATE_RECHECK_SECONDS
+        else:
+            at = accepted_at + refusal.retry_after + DUPLICATE_MARGIN_SECONDS
+        if at + MIN_ATTEMPT_SECONDS > self.deadline or self.attempts >= self.policy.max_attempts:
+            return None
+        return at
+
+    def wait_until(self, when: float, accepted_at: float) -> None:
+        self.lock.sleep_until(when, self.clock, accepted_at=accepted_at)
+        self.waited_for = accepted_at
+
+    def log_failure(self, exc: GatewayError) -> None:
+        spent = self.maybe_sent.spent
+        log.warning(
+            "send %s failed: %s after %d attempt(s)%s",
+            self.lock.verification_id,
+            exc.code,
+            self.attempts,
+            f", {spent} of them maybe sent" if spent else "",
+        )
 
 
 def _store_failed(

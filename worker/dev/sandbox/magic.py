@@ -38,7 +38,6 @@ E_PLATFORM_CREDENTIALS = "Неправильный логин или парол�
 E_NO_PHONE = "Укажите номер телефона."
 E_LONG_PHONE = "Номер телефона должен быть меньше 15 символов."
 E_NO_FUNDS = "Закончились SMS."
-E_NO_TEXT = "Нет текста сообщения."  # the XML gate's; password_generation has a default text
 # Seen on the platform, quoted by public clients.
 E_NO_SENDER = "Нет отправителя."
 E_DUPLICATE = "Попытка отправки более одного одинакового запроса в течение минуты"

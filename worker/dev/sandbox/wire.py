@@ -1,4 +1,5 @@
-"""TargetSMS XML on the gateway side: a hardened request parser and answers shaped like the guide's.
+"""TargetSMS XML on the gateway side: one hardened parser (requests, and the answers to the
+sandbox's own pushes) and answers shaped like the guide's.
 
 Answers are written from templates (with escaping) rather than serialised by lxml so that the
 bytes look exactly like the guide's samples: declaration, two-space indent, ``<success ... />``.
@@ -19,6 +20,7 @@ __all__ = [
     "balance_lines",
     "children",
     "error_line",
+    "parse_answer",
     "parse_request",
     "state_line",
     "success_line",
@@ -36,7 +38,7 @@ _local = threading.local()
 
 
 class BadXml(ValueError):
-    """The body is not a well-formed, DTD-free UTF-8 ``<request>`` document."""
+    """The body is not a well-formed, DTD-free UTF-8 document with the expected root."""
 
 
 def _parser() -> etree.XMLParser:
@@ -58,6 +60,16 @@ def _parser() -> etree.XMLParser:
 
 def parse_request(body: bytes) -> etree._Element:
     """Parse a request body; raise ``BadXml`` for anything the real gateway would not read."""
+    return _parse(body, "request")
+
+
+def parse_answer(body: bytes) -> etree._Element:
+    """Parse an answer to one of our own requests (a push receiver's acknowledgement), by the
+    same rules: ``BadXml`` unless it is a well-formed, DTD-free UTF-8 ``<response>``."""
+    return _parse(body, "response")
+
+
+def _parse(body: bytes, root_tag: str) -> etree._Element:
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise BadXml("DTDs are refused")
     try:
@@ -69,8 +81,8 @@ def parse_request(body: bytes) -> etree._Element:
         raise BadXml("DTDs are refused")
     if (docinfo.encoding or "UTF-8").upper() != "UTF-8":
         raise BadXml("only UTF-8 documents")
-    if root.tag != "request":
-        raise BadXml("root element is not <request>")
+    if root.tag != root_tag:
+        raise BadXml(f"root element is not <{root_tag}>")
     return root
 
 

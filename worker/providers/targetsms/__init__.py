@@ -10,6 +10,7 @@ from worker.providers.retry import MAX_MAYBE_SENT, MaybeSent, RetryPolicy, call_
 from worker.providers.targetsms.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL, TargetSMSClient
 from worker.providers.targetsms.errors import (
     DeliveryFailed,
+    DuplicateRequest,
     GatewayError,
     GatewayRejected,
     InvalidRequest,
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_MAYBE_SENT",
     "Balance",
     "DeliveryFailed",
+    "DuplicateRequest",
     "GatewayError",
     "GatewayRejected",
     "HTTPResponse",

@@ -18,6 +18,7 @@ import phonenumbers
 from worker.core.phone import InvalidPhone, parse_phone
 from worker.errors import (
     DeliveryFailed,
+    DuplicateRequest,
     GatewayError,
     GatewayRejected,
     InvalidRequest,
@@ -46,7 +47,12 @@ from worker.providers.targetsms.validation import (
     validate_text,
 )
 
-__all__ = ["DEFAULT_SEND_URL", "DEFAULT_STATE_URL", "TargetSMSClient"]
+__all__ = [
+    "DEFAULT_DUPLICATE_WINDOW_SECONDS",
+    "DEFAULT_SEND_URL",
+    "DEFAULT_STATE_URL",
+    "TargetSMSClient",
+]
 
 T = TypeVar("T")
 
@@ -65,6 +71,8 @@ _HEADERS = {"Content-Type": CONTENT_TYPE, "Accept": "text/xml"}
 # splitting the batch cannot help.
 _WHOLE_REQUEST_ERRORS = frozenset({"auth_failed", "account_blocked", "bad_request"})
 _SEP = r"[\s\-().]*"
+# The platform refuses a request identical to one it accepted less than a minute before.
+DEFAULT_DUPLICATE_WINDOW_SECONDS = 60.0
 
 
 def phone_pattern(e164: str) -> re.Pattern[str]:
@@ -99,12 +107,16 @@ class TargetSMSClient:
         timeout: Timeout | None = None,
         allow_http: bool = False,
         observer: Callable[[str, float], None] | None = None,
+        duplicate_window_seconds: float = DEFAULT_DUPLICATE_WINDOW_SECONDS,
     ) -> None:
         """``observer(endpoint, seconds)`` is told each HTTP request's duration (failed ones
         too), endpoint being send, state or balance: how metrics see the gateway without this
-        package knowing where they go. It must not raise."""
+        package knowing where they go. It must not raise. ``duplicate_window_seconds``: how long
+        the platform refuses a repeated request (its ``DuplicateRequest.retry_after``)."""
         if not login or not password:
             raise InvalidRequest("login and password must not be empty")
+        if not duplicate_window_seconds > 0:
+            raise InvalidRequest("the duplicate window must be a positive number of seconds")
         balance_url = balance_url or sibling_url(state_url, "/xml/balance.php")
         for name, url in (("send", send_url), ("state", state_url), ("balance", balance_url)):
             problem = url_problem(url, allow_http=allow_http, http_hint=_HTTP_HINT)
@@ -120,6 +132,7 @@ class TargetSMSClient:
         self.timeout = timeout or Timeout()
         self._transport: Transport = transport or RequestsTransport()
         self._observer = observer
+        self.duplicate_window_seconds = duplicate_window_seconds
         # Longest first, so a login inside the password cannot leave the password's tail.
         words = sorted({login, password}, key=len, reverse=True)
         self._credentials = re.compile("|".join(map(re.escape, words)), re.IGNORECASE)
@@ -155,6 +168,12 @@ class TargetSMSClient:
             result = self._redacting(parse_send_response, answer, phone=e164)
         except ProtocolError as exc:
             exc.maybe_sent = True  # a 2xx we cannot read: the SMS may have gone out
+            raise
+        except GatewayRejected as exc:
+            if exc.code == "duplicate_request":
+                raise DuplicateRequest(
+                    exc.message, retry_after=self.duplicate_window_seconds
+                ) from None
             raise
         if len(result.code) != code_length:
             raise ProtocolError(

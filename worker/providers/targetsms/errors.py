@@ -17,6 +17,7 @@ import re
 
 from worker.errors import (
     DeliveryFailed,
+    DuplicateRequest,
     GatewayError,
     GatewayRejected,
     InvalidRequest,
@@ -30,6 +31,7 @@ from worker.errors import (
 __all__ = [
     "MAYBE_SENT_CODES",
     "DeliveryFailed",
+    "DuplicateRequest",
     "GatewayError",
     "GatewayRejected",
     "InvalidRequest",
