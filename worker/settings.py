@@ -24,7 +24,11 @@ from worker.core.phone import deny_prefix_problem
 from worker.core.secrets import secret_problems, token_problem
 from worker.errors import InvalidRequest, SettingsError
 from worker.http.urls import url_problem
-from worker.providers.targetsms.client import DEFAULT_SEND_URL, DEFAULT_STATE_URL
+from worker.providers.targetsms.client import (
+    DEFAULT_DUPLICATE_WINDOW_SECONDS,
+    DEFAULT_SEND_URL,
+    DEFAULT_STATE_URL,
+)
 from worker.providers.targetsms.validation import (
     CODE_PLACEHOLDER,
     MAX_CODE_LENGTH,
@@ -92,7 +96,9 @@ class GatewaySettings:
     push: bool = env("TARGETSMS_PUSH", False)  # statuses are pushed: polling is a safety net
     push_token: str = env("TARGETSMS_PUSH_TOKEN", "", secret=True)  # the receiver's URL secret
     # The gateway refuses a request identical to one it accepted this recently.
-    duplicate_window_seconds: float = env("TARGETSMS_DUPLICATE_WINDOW_SECONDS", 60.0, lo=1, hi=600)
+    duplicate_window_seconds: float = env(
+        "TARGETSMS_DUPLICATE_WINDOW_SECONDS", DEFAULT_DUPLICATE_WINDOW_SECONDS, lo=1, hi=600
+    )
 
 
 @dataclass(frozen=True)
