@@ -32,12 +32,14 @@ class InMemoryProvider:
     """``SmsProvider`` without a network: every send succeeds unless ``failures`` says not.
 
     ``failures`` is consumed one per ``send_code`` call, first in first out; ``statuses`` maps
-    an id to the status ``get_state`` answers (``send`` when absent)."""
+    an id to the status ``get_state`` answers (``send`` when absent), and ``state_requests``
+    keeps the ids of each ``get_state`` call, so a test can tell one batch from many."""
 
     balance_money: Decimal = Decimal("1000")
     outbox: list[SentMessage] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
     failures: deque[GatewayError] = field(default_factory=deque)
+    state_requests: list[tuple[str, ...]] = field(default_factory=list)
     push_url: str | None = None
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -58,6 +60,7 @@ class InMemoryProvider:
 
     def get_state(self, ids: Sequence[str], *, time_left: float | None = None) -> list[StateEntry]:
         with self._lock:
+            self.state_requests.append(tuple(ids))
             return [StateEntry(id_sms=i, status=self.statuses.get(i, "send")) for i in ids]
 
     def balance(self, *, time_left: float | None = None) -> Balance:
