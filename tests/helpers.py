@@ -20,6 +20,7 @@ import requests
 
 from worker.dev.devstack import wait_until
 from worker.dev.sandbox import RunningSandbox
+from worker.providers.base import SmsProvider
 from worker.providers.targetsms import TargetSMSClient, Timeout
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -213,8 +214,11 @@ class FakeClock:
         self.now += seconds
 
 
-def runtime_with_clock(settings: Settings, clock: FakeClock) -> Runtime:
+def runtime_with_clock(
+    settings: Settings, clock: FakeClock, provider: SmsProvider | None = None
+) -> Runtime:
     """A runtime whose Store reads ``clock`` instead of the Redis server's time."""
     from worker.store import Store
 
-    return Runtime(settings, Store.from_url(settings.redis_url, settings.redis_prefix, clock=clock))
+    store = Store.from_url(settings.redis_url, settings.redis_prefix, clock=clock)
+    return Runtime(settings, store, sms_provider=provider)
