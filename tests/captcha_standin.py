@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 SECRET = "sk-" + "t0p-s3cr3t-Ключ"
-SLOW = 1.0  # how long the stand-in stalls: well past a test's short timeout
+SLOW = 5.0  # how long the stand-in stalls: far past a test's short timeout, so bounds are loose
 
 
 # -- the stand-in ------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _trickle(self, provider: str) -> None:
         """Every gap shorter than the read timeout, the whole well past the overall one."""
         body = json.dumps(_success(provider)).encode()
-        pad = 12
+        pad = 40  # 4 s in all
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(pad + len(body)))

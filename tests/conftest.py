@@ -48,14 +48,16 @@ def amqp_url() -> str:
 def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
     started: list[RunningSandbox] = []
 
-    def start(**overrides: Any) -> Sandbox:
+    def start(clock: Callable[[], float] = time.time, **overrides: Any) -> Sandbox:
+        """A sandbox with ``overrides``; ``clock`` (a ``FakeClock``) moves delivery and the
+        duplicate window by hand."""
         # The duplicate-request rule is off unless a test asks for it: tests resend to one
         # phone within seconds (OTP_RESEND_COOLDOWN_SECONDS=0), which the platform refuses.
         config = SandboxConfig(
             **{"login": LOGIN, "password": PASSWORD, "deliver_after_ms": 300, "seed": 1,
                "duplicate_window_ms": 0, **overrides}
         )  # fmt: skip
-        running = start_in_thread(config)
+        running = start_in_thread(config, clock)
         started.append(running)
         return Sandbox(running)
 
@@ -126,10 +128,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
 def process_runtime(redis_url: str) -> Iterator[None]:
     """The test process's own Celery producer publishes to the session Redis, like a web app
     whose settings are in its environment; tests that need other settings pass a Runtime."""
-    holder = Sandbox.__new__(Sandbox)
-    holder.send_url = "http://127.0.0.1:9/password_generation/api.php"
-    holder.state_url = "http://127.0.0.1:9/xml/state.php"
-    rt = Runtime.from_settings(make_settings(redis_url, holder))
+    rt = Runtime.from_settings(make_settings(redis_url))
     set_runtime(rt)
     from worker.runtime import celery_app
 

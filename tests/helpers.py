@@ -20,6 +20,8 @@ import requests
 
 from worker.dev.devstack import wait_until
 from worker.dev.sandbox import RunningSandbox
+from worker.providers.base import SmsProvider
+from worker.providers.targetsms import TargetSMSClient, Timeout
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -28,9 +30,11 @@ __all__ = [
     "LOGIN",
     "PASSWORD",
     "FakeClock",
+    "GatewayAt",
     "Sandbox",
     "WorkerProcess",
     "amqp_available",
+    "gateway_client",
     "make_settings",
     "metrics_named",
     "raw_redis",
@@ -105,9 +109,42 @@ class Sandbox:
         requests.post(f"{self.url}/sandbox/reset", timeout=5).raise_for_status()
 
 
-def make_settings(redis_url: str, sandbox: Sandbox, **overrides: Any) -> Settings:
-    """Test settings: the sandbox, a fresh key prefix, fast polls; ``overrides`` are named by
-    environment variable (``OTP_TTL_SECONDS=2``)."""
+@dataclasses.dataclass(frozen=True)
+class GatewayAt:
+    """The gateway URLs on a loopback port where no sandbox runs: a peer a test stands up
+    itself, or (port 9, discard) nothing at all, for settings whose provider never calls out."""
+
+    port: int = 9
+
+    @property
+    def send_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/password_generation/api.php"
+
+    @property
+    def state_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/xml/state.php"
+
+
+def gateway_client(sandbox: Sandbox | GatewayAt, **overrides: Any) -> TargetSMSClient:
+    """Our TargetSMS client for the sandbox, with a one-second connect and read timeout."""
+    options: dict[str, Any] = {
+        "login": LOGIN,
+        "password": PASSWORD,
+        "sender": "target",
+        "service_name": "TestShop",
+        "send_url": sandbox.send_url,
+        "state_url": sandbox.state_url,
+        "timeout": Timeout(connect=1, read=1),
+        **overrides,
+    }
+    return TargetSMSClient(**options)
+
+
+def make_settings(
+    redis_url: str, sandbox: Sandbox | GatewayAt = GatewayAt(), **overrides: Any
+) -> Settings:
+    """Test settings: the sandbox (or no gateway, for an in-memory provider), a fresh key
+    prefix, fast polls; ``overrides`` are named by environment variable (``OTP_TTL_SECONDS=2``)."""
     base = Settings().replace(
         REDIS_URL=redis_url,
         OTP_REDIS_PREFIX=f"t{secrets.token_hex(4)}:",
@@ -177,8 +214,11 @@ class FakeClock:
         self.now += seconds
 
 
-def runtime_with_clock(settings: Settings, clock: FakeClock) -> Runtime:
+def runtime_with_clock(
+    settings: Settings, clock: FakeClock, provider: SmsProvider | None = None
+) -> Runtime:
     """A runtime whose Store reads ``clock`` instead of the Redis server's time."""
     from worker.store import Store
 
-    return Runtime(settings, Store.from_url(settings.redis_url, settings.redis_prefix, clock=clock))
+    store = Store.from_url(settings.redis_url, settings.redis_prefix, clock=clock)
+    return Runtime(settings, store, sms_provider=provider)

@@ -10,6 +10,7 @@ and secrets may carry credentials).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import typing
@@ -426,13 +427,20 @@ class Variable:
         return value
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A class's annotations, resolved once: ``from_env`` reads them for every variable, and
+    resolving them (they are strings here) is most of what loading settings costs."""
+    return typing.get_type_hints(cls)
+
+
 def _group_type(f: dataclasses.Field[Any]) -> Any:
-    kind = typing.get_type_hints(Settings)[f.name]
+    kind = _hints(Settings)[f.name]
     return kind if dataclasses.is_dataclass(kind) else None
 
 
 def _fields_of(cls: type, group: str | None) -> Iterator[Variable]:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in dataclasses.fields(cls):
         if "env" not in f.metadata:
             continue

@@ -8,15 +8,16 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
-from helpers import Sandbox, make_settings
+from helpers import make_settings
 
 from worker import request_code, verify_code
+from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime
 from worker.steps.sending import send_verification
 
 
-def test_from_many_threads(redis_url: str, sandbox: Sandbox) -> None:
-    rt = Runtime.from_settings(make_settings(redis_url, sandbox))
+def test_from_many_threads(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = Runtime.from_settings(make_settings(redis_url), provider=sms)
     phones = [f"+7901{n:07d}" for n in range(300)]
     with ThreadPoolExecutor(64) as pool:
         ids = list(pool.map(lambda p: request_code(p, runtime=rt).id, phones))
@@ -45,8 +46,8 @@ GEVENT_SCRIPT = textwrap.dedent(
 )
 
 
-def test_from_gevent_greenlets(redis_url: str, sandbox: Sandbox) -> None:
-    env = {**os.environ, **make_settings(redis_url, sandbox).to_env()}
+def test_from_gevent_greenlets(redis_url: str) -> None:
+    env = {**os.environ, **make_settings(redis_url).to_env()}
     out = subprocess.run(
         [sys.executable, "-c", GEVENT_SCRIPT], env=env, capture_output=True, text=True, timeout=120
     )

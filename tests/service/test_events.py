@@ -6,12 +6,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import Sandbox, make_settings
+from helpers import make_settings
 
 from worker import ServiceUnavailable, cancel, request_code, watch_events
 from worker.dev.devstack import free_port
+from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime
-from worker.settings import Settings
 from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
@@ -19,14 +19,14 @@ OTHER = "+79001234568"
 
 
 @pytest.fixture
-def rt(redis_url: str, sandbox: Sandbox) -> Iterator[Runtime]:
-    runtime = Runtime.from_settings(make_settings(redis_url, sandbox))
+def rt(redis_url: str, sms: InMemoryProvider) -> Iterator[Runtime]:
+    runtime = Runtime.from_settings(make_settings(redis_url), provider=sms)
     yield runtime
     runtime.close()
 
 
 def test_yields_only_this_verifications_events_in_order_and_no_secrets(
-    rt: Runtime, sandbox: Sandbox
+    rt: Runtime, sms: InMemoryProvider
 ) -> None:
     mine = request_code(PHONE, runtime=rt).id
     other = request_code(OTHER, runtime=rt).id
@@ -47,7 +47,7 @@ def test_yields_only_this_verifications_events_in_order_and_no_secrets(
     ]
     assert {e["id"] for e in seen} == {mine}
     assert seen[1]["delivery_status"] == "send"
-    code = sandbox.last_code(PHONE)
+    code = sms.last_code(PHONE)
     for event in seen:
         text = repr(event)
         assert PHONE not in text and PHONE[1:] not in text and code not in text
@@ -57,10 +57,10 @@ def test_stops_at_the_timeout(rt: Runtime) -> None:
     mine = request_code(PHONE, runtime=rt).id
     started = time.monotonic()
     assert list(watch_events(mine, timeout=0.3, runtime=rt)) == []
-    assert 0.25 <= time.monotonic() - started < 2
+    assert 0.25 <= time.monotonic() - started < 10  # it stopped, and not before its time
 
 
-def test_unreachable_redis_is_service_unavailable(settings: Settings) -> None:
-    down = Runtime.from_settings(settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
+def test_unreachable_redis_is_service_unavailable() -> None:
+    down = Runtime.from_settings(make_settings(f"redis://127.0.0.1:{free_port()}/0"))
     with pytest.raises(ServiceUnavailable):
         watch_events("v" * 20, timeout=1, runtime=down)

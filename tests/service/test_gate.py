@@ -1,7 +1,7 @@
 """Every SMS passes one gate: the holes an outside review found, each closed.
 
 Requests and resends go through the producer API on a real Redis; sends go through the worker's
-plain function against the sandbox gateway; the broker is a real Redis (or a dead port).
+plain function against the in-memory provider; the broker is a real Redis (or a dead port).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from captcha_standin import SECRET, StandIn, token
 from celery import Celery
-from helpers import Sandbox, make_settings, raw_redis
+from helpers import make_settings, raw_redis
 
 from worker import (
     RequestRefused,
@@ -25,6 +25,7 @@ from worker import (
 )
 from worker.dev.devstack import free_port
 from worker.ops.stats import read_stats
+from worker.providers.memory import InMemoryProvider
 from worker.queue.celery_app import CeleryQueue
 from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
@@ -44,8 +45,8 @@ def drop_queued_messages(redis_url: str) -> Iterator[None]:
     redis.Redis.from_url(redis_url).delete(SEND_QUEUE, POLL_QUEUE)
 
 
-def runtime(redis_url: str, sandbox: Sandbox, **overrides: object) -> Runtime:
-    return Runtime.from_settings(make_settings(redis_url, sandbox, **overrides))
+def runtime(redis_url: str, sms: InMemoryProvider, **overrides: object) -> Runtime:
+    return Runtime.from_settings(make_settings(redis_url, **overrides), provider=sms)
 
 
 def refusal(call: object) -> str:
@@ -75,17 +76,17 @@ def resent(rt: Runtime, verification_id: str, **kwargs: object) -> str:
 
 
 def test_an_idempotency_key_never_returns_another_phones_verification(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
-    rt = runtime(redis_url, sandbox)
+    rt = runtime(redis_url, sms)
     a = request_code(PHONE, idempotency_key="form-1", runtime=rt)
     b = request_code(OTHER, idempotency_key="form-1", runtime=rt)
     assert b.created and b.id != a.id  # B gets its own verification and its own SMS
     send_verification(rt, a.id)
     send_verification(rt, b.id)
-    assert [m["phone"] for m in sandbox.outbox()] == [PHONE, OTHER]
+    assert [m.phone for m in sms.outbox] == [PHONE, OTHER]
     # A's code does not verify B's verification.
-    assert not verify_code(b.id, sandbox.last_code(PHONE), runtime=rt).ok
+    assert not verify_code(b.id, sms.last_code(PHONE), runtime=rt).ok
     # The key still works for its own phone.
     again = request_code(PHONE, idempotency_key="form-1", runtime=rt)
     assert (again.id, again.created) == (a.id, False)
@@ -94,8 +95,8 @@ def test_an_idempotency_key_never_returns_another_phones_verification(
 # --- resends ------------------------------------------------------------------------------------
 
 
-def test_resends_count_against_the_per_ip_limit(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, OTP_IP_MAX_PER_HOUR=10, OTP_MAX_SENDS=50)
+def test_resends_count_against_the_per_ip_limit(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = runtime(redis_url, sms, OTP_IP_MAX_PER_HOUR=10, OTP_MAX_SENDS=50)
     ip = "192.0.2.10"
     ids = [sent(rt, f"+7900111{n:04d}", ip) for n in range(10)]
     assert refusal(lambda: request_code("+79001119999", client_ip=ip, runtime=rt)) == (
@@ -103,49 +104,49 @@ def test_resends_count_against_the_per_ip_limit(redis_url: str, sandbox: Sandbox
     )
     # Before: resends ignored the IP, and one IP got 50 more SMS out this way.
     assert [resent(rt, i, client_ip=ip) for i in ids[:3]] == ["rate_limited"] * 3
-    assert sandbox.stats()["password_generation"] == 10
+    assert sms.calls == 10
 
 
-def test_resends_count_against_the_per_phone_limits(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=3, OTP_MAX_SENDS=50)
+def test_resends_count_against_the_per_phone_limits(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = runtime(redis_url, sms, OTP_PHONE_MAX_PER_HOUR=3, OTP_MAX_SENDS=50)
     verification = sent(rt)
     assert [resent(rt, verification) for _ in range(3)] == ["ok", "ok", "rate_limited"]
     assert refusal(lambda: request_code(PHONE, runtime=rt)) == "rate_limited"
 
 
 def test_a_prefix_suspected_of_pumping_gets_no_sms_through_resends(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
     rt = runtime(
-        redis_url, sandbox, OTP_PUMPING_MIN_SENDS=3, OTP_PUMPING_MIN_CONVERSION=0.5,
+        redis_url, sms, OTP_PUMPING_MIN_SENDS=3, OTP_PUMPING_MIN_CONVERSION=0.5,
         OTP_MAX_SENDS=50,
     )  # fmt: skip
     ids = [sent(rt, f"+7900222{n:04d}") for n in range(3)]  # none verifies: flagged
     assert refusal(lambda: request_code("+79002229999", runtime=rt)) == "rate_limited"
     assert [resent(rt, i) for i in ids] == ["rate_limited"] * 3
-    assert sandbox.stats()["password_generation"] == 3
+    assert sms.calls == 3
     assert read_stats(rt.store)["last_hour"]["refused"]["pumping"] == 4
 
 
 def test_resends_obey_the_deny_list_and_the_country_policy(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
-    rt = runtime(redis_url, sandbox, OTP_MAX_SENDS=50)
+    rt = runtime(redis_url, sms, OTP_MAX_SENDS=50)
     verification = sent(rt)
     rt.store.deny_add("+7900123")
     assert resent(rt, verification) == "phone_not_allowed"
     rt.store.deny_remove("+7900123")
     assert resent(rt, verification) == "ok"
-    closed = Runtime(rt.settings.replace(OTP_ALLOWED_COUNTRIES=("KZ",)), rt.store)
+    closed = Runtime(rt.settings.replace(OTP_ALLOWED_COUNTRIES=("KZ",)), rt.store, sms_provider=sms)
     assert resent(closed, verification) == "country_not_allowed"
-    denied = Runtime(rt.settings.replace(OTP_DENY_PREFIXES=("+79",)), rt.store)
+    denied = Runtime(rt.settings.replace(OTP_DENY_PREFIXES=("+79",)), rt.store, sms_provider=sms)
     assert resent(denied, verification) == "phone_not_allowed"
 
 
-def test_resends_need_the_captcha_like_requests(redis_url: str, sandbox: Sandbox) -> None:
+def test_resends_need_the_captcha_like_requests(redis_url: str, sms: InMemoryProvider) -> None:
     with StandIn() as provider:
         rt = runtime(
-            redis_url, sandbox, CAPTCHA_MODE="always", CAPTCHA_PROVIDER="yandex",
+            redis_url, sms, CAPTCHA_MODE="always", CAPTCHA_PROVIDER="yandex",
             CAPTCHA_SECRET=SECRET, CAPTCHA_VERIFY_URL=provider.url("yandex"),
         )  # fmt: skip
         req = request_code(PHONE, captcha_token=token("good"), runtime=rt)
@@ -156,11 +157,11 @@ def test_resends_need_the_captcha_like_requests(redis_url: str, sandbox: Sandbox
 
 
 def test_resends_step_up_to_a_captcha_on_unusual_ip_volume(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
     with StandIn() as provider:
         rt = runtime(
-            redis_url, sandbox, CAPTCHA_MODE="step_up", CAPTCHA_PROVIDER="turnstile",
+            redis_url, sms, CAPTCHA_MODE="step_up", CAPTCHA_PROVIDER="turnstile",
             CAPTCHA_SECRET=SECRET, CAPTCHA_VERIFY_URL=provider.url("turnstile"),
             OTP_STEP_UP_IP_PER_HOUR=2, OTP_MAX_SENDS=50,
         )  # fmt: skip
@@ -172,8 +173,8 @@ def test_resends_step_up_to_a_captcha_on_unusual_ip_volume(
         assert resent(rt, verification, client_ip=ip, captcha_token=good) == "ok"
 
 
-def test_resends_are_counted_in_the_statistics(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox, OTP_MAX_SENDS=2)
+def test_resends_are_counted_in_the_statistics(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = runtime(redis_url, sms, OTP_MAX_SENDS=2)
     verification = sent(rt)
     assert resent(rt, verification) == "ok"
     assert resent(rt, verification) == "rate_limited"  # the verification's own cap
@@ -185,10 +186,10 @@ def test_resends_are_counted_in_the_statistics(redis_url: str, sandbox: Sandbox)
 # --- lockouts -----------------------------------------------------------------------------------
 
 
-def test_nobody_can_lock_the_owner_out(redis_url: str, sandbox: Sandbox) -> None:
+def test_nobody_can_lock_the_owner_out(redis_url: str, sms: InMemoryProvider) -> None:
     """An attacker requests SMS for the owner's phone and guesses wrong 10 times; the owner's
     right code, on a verification whose SMS they received, still verifies."""
-    rt = runtime(redis_url, sandbox)
+    rt = runtime(redis_url, sms)
     attacker, owner = "198.51.100.1", "203.0.113.1"
     for _ in range(2):
         verification = sent(rt, PHONE, attacker)
@@ -199,7 +200,7 @@ def test_nobody_can_lock_the_owner_out(redis_url: str, sandbox: Sandbox) -> None
     assert verify_code(third, "000000", client_ip=attacker, runtime=rt).reason == "rate_limited"
     # Before: the owner's right code answered rate_limited for an hour.
     mine = sent(rt, PHONE, owner)
-    assert verify_code(mine, sandbox.last_code(PHONE), client_ip=owner, runtime=rt).ok
+    assert verify_code(mine, sms.last_code(PHONE), client_ip=owner, runtime=rt).ok
 
 
 # --- one deny list ------------------------------------------------------------------------------
@@ -207,23 +208,23 @@ def test_nobody_can_lock_the_owner_out(redis_url: str, sandbox: Sandbox) -> None
 
 @pytest.mark.parametrize("prefix", ["+7", "+79", "+7900", "+79001234567"])
 def test_the_deny_list_matches_from_the_country_code_up(
-    redis_url: str, sandbox: Sandbox, prefix: str
+    redis_url: str, sms: InMemoryProvider, prefix: str
 ) -> None:
-    rt = runtime(redis_url, sandbox)
+    rt = runtime(redis_url, sms)
     rt.store.deny_add(prefix)  # what `targetsms block PREFIX` stores
     assert refusal(lambda: request_code(PHONE, runtime=rt)) == "phone_not_allowed"
-    from_settings = runtime(redis_url, sandbox, OTP_DENY_PREFIXES=(prefix,))
+    from_settings = runtime(redis_url, sms, OTP_DENY_PREFIXES=(prefix,))
     assert refusal(lambda: request_code(PHONE, runtime=from_settings)) == "phone_not_allowed"
 
 
-def test_a_deny_prefix_is_plus_and_ascii_digits_only(redis_url: str, sandbox: Sandbox) -> None:
+def test_a_deny_prefix_is_plus_and_ascii_digits_only(redis_url: str, sms: InMemoryProvider) -> None:
     from worker.core.phone import deny_prefix
 
     assert deny_prefix("+7 999-12") == "+799912"
     for junk in ("+٧٩٩٩", "7999", "+", "+7a", "+1234567890123456"):
         with pytest.raises(ValueError):
             deny_prefix(junk)
-    env = {**make_settings(redis_url, sandbox).to_env(), "OTP_DENY_PREFIXES": "+7,+٧٩٩٩"}
+    env = {**make_settings(redis_url).to_env(), "OTP_DENY_PREFIXES": "+7,+٧٩٩٩"}
     with pytest.raises(SettingsError, match="OTP_DENY_PREFIXES"):
         Settings.from_env(env)
 
@@ -231,8 +232,10 @@ def test_a_deny_prefix_is_plus_and_ascii_digits_only(redis_url: str, sandbox: Sa
 # --- API inputs ---------------------------------------------------------------------------------
 
 
-def test_a_client_ip_that_is_not_a_string_is_a_type_error(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox)
+def test_a_client_ip_that_is_not_a_string_is_a_type_error(
+    redis_url: str, sms: InMemoryProvider
+) -> None:
+    rt = runtime(redis_url, sms)
     with pytest.raises(TypeError, match="client_ip"):
         request_code(PHONE, client_ip=3232235777, runtime=rt)  # type: ignore[arg-type]
     verification = sent(rt)
@@ -242,29 +245,29 @@ def test_a_client_ip_that_is_not_a_string_is_a_type_error(redis_url: str, sandbo
         verify_code(verification, "123456", client_ip=["10.0.0.1"], runtime=rt)  # type: ignore[arg-type]
 
 
-def test_verify_with_an_invalid_ip_compares_nothing(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox)
+def test_verify_with_an_invalid_ip_compares_nothing(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = runtime(redis_url, sms)
     verification = sent(rt)
-    result = verify_code(verification, sandbox.last_code(PHONE), client_ip="not-an-ip", runtime=rt)
+    result = verify_code(verification, sms.last_code(PHONE), client_ip="not-an-ip", runtime=rt)
     assert (result.ok, result.reason) == (False, "invalid_ip")
     assert get_status(verification, runtime=rt).attempts_left == 5  # no attempt spent
-    assert verify_code(verification, sandbox.last_code(PHONE), runtime=rt).ok
+    assert verify_code(verification, sms.last_code(PHONE), runtime=rt).ok
 
 
-def test_a_code_passed_as_int_never_burns_an_attempt(redis_url: str, sandbox: Sandbox) -> None:
-    rt = runtime(redis_url, sandbox)
+def test_a_code_passed_as_int_never_burns_an_attempt(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = runtime(redis_url, sms)
     verification = sent(rt)
     with pytest.raises(TypeError, match="code"):
-        verify_code(verification, int(sandbox.last_code(PHONE)), runtime=rt)  # type: ignore[arg-type]
+        verify_code(verification, int(sms.last_code(PHONE)), runtime=rt)  # type: ignore[arg-type]
     assert get_status(verification, runtime=rt).attempts_left == 5
 
 
 # --- a broker outage gives back everything ------------------------------------------------------
 
 
-def test_a_broker_outage_gives_back_every_count(redis_url: str, sandbox: Sandbox) -> None:
+def test_a_broker_outage_gives_back_every_count(redis_url: str, sms: InMemoryProvider) -> None:
     rt = runtime(
-        redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=2, OTP_PUMPING_MIN_SENDS=3,
+        redis_url, sms, OTP_PHONE_MAX_PER_HOUR=2, OTP_PUMPING_MIN_SENDS=3,
         OTP_PUMPING_MIN_CONVERSION=0.5,
     )  # fmt: skip
     dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
@@ -285,9 +288,9 @@ def test_a_broker_outage_gives_back_every_count(redis_url: str, sandbox: Sandbox
 
 
 def test_a_resend_the_broker_refuses_gives_its_counts_back(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
-    rt = runtime(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=2, OTP_MAX_SENDS=5)
+    rt = runtime(redis_url, sms, OTP_PHONE_MAX_PER_HOUR=2, OTP_MAX_SENDS=5)
     verification = sent(rt)
     dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
@@ -322,11 +325,11 @@ class RecordingQueue:
 
 
 def test_request_code_publishes_through_the_runtimes_queue(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
     queue = RecordingQueue()
-    base = runtime(redis_url, sandbox, OTP_MAX_SENDS=5)
-    rt = Runtime(base.settings, base.store, task_queue=queue)
+    base = runtime(redis_url, sms, OTP_MAX_SENDS=5)
+    rt = Runtime(base.settings, base.store, task_queue=queue, sms_provider=sms)
     req = request_code(PHONE, runtime=rt)
     send_verification(rt, req.id)
     resend(req.id, runtime=rt)
@@ -344,11 +347,11 @@ def test_importing_the_api_gateway_or_sandbox_does_not_import_celery() -> None:
 
 
 def test_guesses_per_phone_per_hour_are_bounded_by_its_sms(
-    redis_url: str, sandbox: Sandbox
+    redis_url: str, sms: InMemoryProvider
 ) -> None:
     """The README's figure: at most OTP_PHONE_MAX_PER_HOUR x OTP_MAX_ATTEMPTS wrong codes per
     phone per hour (5 x 5 = 25 with the defaults), however many IPs the guesses come from."""
-    rt = runtime(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=5, OTP_MAX_SENDS=5)
+    rt = runtime(redis_url, sms, OTP_PHONE_MAX_PER_HOUR=5, OTP_MAX_SENDS=5)
     compared = 0
     for n in range(50):
         ip = f"198.51.100.{n + 1}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from helpers import Sandbox, make_settings
+from helpers import make_settings
 
 from worker import RequestRefused, request_code, verify_code
+from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime
 from worker.steps.sending import send_verification
 
@@ -15,15 +16,15 @@ PHONE = "+79001234567"
 
 
 @pytest.fixture
-def old(redis_url: str, sandbox: Sandbox) -> Runtime:
-    return Runtime.from_settings(make_settings(redis_url, sandbox, OTP_PHONE_MAX_PER_HOUR=2))
+def old(redis_url: str, sms: InMemoryProvider) -> Runtime:
+    return Runtime.from_settings(make_settings(redis_url, OTP_PHONE_MAX_PER_HOUR=2), provider=sms)
 
 
 def rotated(old: Runtime, **extra: str) -> Runtime:
-    """The same deployment (Redis, prefix, limits) with a new OTP_SECRET_KEY."""
+    """The same deployment (Redis, prefix, limits, provider) with a new OTP_SECRET_KEY."""
     settings = old.settings.replace(OTP_SECRET_KEY=secrets.token_urlsafe(32), **extra)
     assert settings.problems() == []
-    return Runtime.from_settings(settings)
+    return Runtime.from_settings(settings, provider=old.provider)
 
 
 def test_rotation_keeps_limit_windows_and_idempotency_with_the_pseudonym_key(old: Runtime) -> None:
@@ -44,12 +45,12 @@ def test_rotation_keeps_limit_windows_and_idempotency_with_the_pseudonym_key(old
 
 
 def test_a_code_sent_under_the_old_key_verifies_with_the_previous_key(
-    old: Runtime, sandbox: Sandbox
+    old: Runtime, sms: InMemoryProvider
 ) -> None:
     old_key = old.settings.codes.secret_key
     req = request_code(PHONE, runtime=old)
     assert send_verification(old, req.id).result == "sent"  # stored by a not yet restarted worker
-    code = sandbox.last_code(PHONE)
+    code = sms.last_code(PHONE)
 
     without = rotated(old, OTP_PSEUDONYM_KEY=old_key)
     assert verify_code(req.id, code, runtime=without).reason == "wrong"  # no previous key: lost
@@ -63,12 +64,12 @@ def test_a_code_sent_under_the_old_key_verifies_with_the_previous_key(
 
 
 def test_a_code_sent_under_the_new_key_verifies_on_a_rotated_producer(
-    old: Runtime, sandbox: Sandbox
+    old: Runtime, sms: InMemoryProvider
 ) -> None:
     old_key = old.settings.codes.secret_key
     new = rotated(old, OTP_PSEUDONYM_KEY=old_key, OTP_SECRET_KEY_PREVIOUS=old_key)
     req = request_code(PHONE, runtime=new)
     assert send_verification(new, req.id).result == "sent"
-    code = sandbox.last_code(PHONE)
+    code = sms.last_code(PHONE)
     assert verify_code(req.id, code, runtime=old).reason == "wrong"  # the old key alone: no
     assert verify_code(req.id, code, runtime=new).ok

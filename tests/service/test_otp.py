@@ -1,5 +1,5 @@
-"""The producer API and the plain send/poll functions, in-process against real Redis and the
-sandbox over HTTP (the worker-process path is in test_pipeline.py)."""
+"""The producer API and the plain send function, in-process against real Redis and the
+in-memory provider (the worker-process path is in test_pipeline.py, polling in test_polling.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from helpers import FakeClock, Sandbox, make_settings, raw_redis, runtime_with_clock
+from helpers import FakeClock, make_settings, raw_redis, runtime_with_clock
 
 from worker import (
     RequestRefused,
@@ -22,16 +22,18 @@ from worker import (
     verify_code,
 )
 from worker.dev.devstack import free_port
+from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime
-from worker.steps.polling import poll_due
 from worker.steps.sending import send_verification
 
 PHONE = "+79001234567"
 
 
 @pytest.fixture
-def rt(redis_url: str, sandbox: Sandbox) -> Runtime:
-    return Runtime.from_settings(make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60))
+def rt(redis_url: str, sms: InMemoryProvider) -> Runtime:
+    return Runtime.from_settings(
+        make_settings(redis_url, OTP_RESEND_COOLDOWN_SECONDS=60), provider=sms
+    )
 
 
 def sent(rt: Runtime, phone: str = PHONE) -> str:
@@ -64,13 +66,13 @@ def test_idempotency_key_returns_the_same_verification(rt: Runtime) -> None:
     assert request_code(PHONE, idempotency_key="form-123", runtime=rt).state == "sent"
 
 
-def test_verify_outcomes_before_and_after_sending(rt: Runtime, sandbox: Sandbox) -> None:
+def test_verify_outcomes_before_and_after_sending(rt: Runtime, sms: InMemoryProvider) -> None:
     assert verify_code("x" * 22, "123456", runtime=rt).reason == "unknown"
     assert verify_code("../../etc", "123456", runtime=rt).reason == "unknown"
     req = request_code(PHONE, runtime=rt)
     assert verify_code(req.id, "123456", runtime=rt).reason == "not_sent_yet"
     assert send_verification(rt, req.id).result == "sent"
-    code = sandbox.last_code(PHONE)
+    code = sms.last_code(PHONE)
     spaced = f"{code[:3]} {code[3:]}"
     assert verify_code(req.id, spaced, runtime=rt).ok  # people paste codes with spaces
     record = raw_redis(rt).hgetall(rt.store.keys.record(req.id))
@@ -78,11 +80,11 @@ def test_verify_outcomes_before_and_after_sending(rt: Runtime, sandbox: Sandbox)
 
 
 def test_verify_result_names_the_proved_phone_only_when_ok(
-    rt: Runtime, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+    rt: Runtime, sms: InMemoryProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="targetsms"):
         verification = sent(rt, "8 900 123-45-67")  # a national spelling: the same number
-        code = sandbox.last_code(PHONE)
+        code = sms.last_code(PHONE)
         wrong = verify_code(verification, "000000" if code != "000000" else "111111", runtime=rt)
         assert (wrong.ok, wrong.phone) == (False, None)
         status = get_status(verification, runtime=rt)
@@ -97,7 +99,7 @@ def test_verify_result_names_the_proved_phone_only_when_ok(
 
 
 def test_send_is_idempotent_and_locked_against_parallel_workers(
-    rt: Runtime, sandbox: Sandbox
+    rt: Runtime, sms: InMemoryProvider
 ) -> None:
     req = request_code(PHONE, runtime=rt)
     results: list[str] = []
@@ -112,24 +114,24 @@ def test_send_is_idempotent_and_locked_against_parallel_workers(
     assert results.count("sent") == 1
     assert set(results) <= {"sent", "busy", "skipped"}
     assert send_verification(rt, req.id).result == "skipped"
-    assert sandbox.stats()["password_generation"] == 1
+    assert sms.calls == 1
 
 
-def test_stored_record_holds_only_the_hmac(rt: Runtime, sandbox: Sandbox) -> None:
+def test_stored_record_holds_only_the_hmac(rt: Runtime, sms: InMemoryProvider) -> None:
     verification = sent(rt)
-    code = sandbox.last_code(PHONE)
+    code = sms.last_code(PHONE)
     record = raw_redis(rt).hgetall(rt.store.keys.record(verification))
     assert len(record["code_hmac"]) == 64 and code not in record.values()
 
 
-def test_resend_new_code_and_max_sends(redis_url: str, sandbox: Sandbox) -> None:
-    rt = Runtime.from_settings(make_settings(redis_url, sandbox, OTP_MAX_SENDS=2))
+def test_resend_new_code_and_max_sends(redis_url: str, sms: InMemoryProvider) -> None:
+    rt = Runtime.from_settings(make_settings(redis_url, OTP_MAX_SENDS=2), provider=sms)
     verification = sent(rt)
-    old = sandbox.last_code(PHONE)
+    old = sms.last_code(PHONE)
     assert resend(verification, runtime=rt).state == "queued"
     assert verify_code(verification, old, runtime=rt).reason == "not_sent_yet"
     assert send_verification(rt, verification).result == "sent"
-    new = sandbox.last_code(PHONE)
+    new = sms.last_code(PHONE)
     if new != old:
         assert verify_code(verification, old, runtime=rt).reason == "wrong"
     with pytest.raises(RequestRefused) as info:
@@ -141,39 +143,16 @@ def test_resend_new_code_and_max_sends(redis_url: str, sandbox: Sandbox) -> None
     assert info.value.code == "not_allowed"
 
 
-def test_cancel(rt: Runtime, sandbox: Sandbox) -> None:
+def test_cancel(rt: Runtime, sms: InMemoryProvider) -> None:
     verification = sent(rt)
     assert cancel(verification, runtime=rt)
-    assert verify_code(verification, sandbox.last_code(PHONE), runtime=rt).reason == "canceled"
+    assert verify_code(verification, sms.last_code(PHONE), runtime=rt).reason == "canceled"
     assert get_status(verification, runtime=rt).state == "canceled"
     with pytest.raises(VerificationNotFound):
         cancel("y" * 22, runtime=rt)
 
 
-def test_polling_batches_all_due_ids_in_one_request(redis_url: str, sandbox: Sandbox) -> None:
-    settings = make_settings(redis_url, sandbox, OTP_POLL_FIRST_DELAY_SECONDS=0.1)
-    rt = Runtime.from_settings(settings)
-    ids, polls = [], []
-    for n in range(12):
-        req = request_code(f"+7900555{n:04d}", runtime=rt)
-        outcome = send_verification(rt, req.id)
-        ids.append(req.id)
-        polls.append(outcome.poll)
-    # Sends within the same second share one poll task.
-    assert polls[0] is not None and polls[1:] == [None] * 11
-    pending = sent(rt, "+79990000007")  # stays "send"
-    time.sleep(0.4)  # past the first poll delay and the sandbox's 300 ms delivery
-    report = poll_due(rt, polls[0].marker)
-    assert report.asked == 13 and report.changed == 12 and report.stopped == 12
-    assert sandbox.stats()["state"] == 1 and sandbox.stats()["state_ids"] == 13
-    assert all(get_status(i, runtime=rt).delivery_status == "deliver" for i in ids)
-    # The pending one is polled again later (backoff); nothing is due right now.
-    assert poll_due(rt).asked == 0
-    assert get_status(pending, runtime=rt).delivery_status == "send"
-    assert report.next_poll is not None
-
-
-def test_every_key_has_a_ttl(rt: Runtime, sandbox: Sandbox) -> None:
+def test_every_key_has_a_ttl(rt: Runtime, sms: InMemoryProvider) -> None:
     verification = sent(rt)
     verify_code(verification, "000000", runtime=rt)
     request_code("+79001230000", client_ip="2001:db8::1", idempotency_key="k", runtime=rt)
@@ -183,9 +162,9 @@ def test_every_key_has_a_ttl(rt: Runtime, sandbox: Sandbox) -> None:
     assert [key for key in keys if raw_redis(rt).pttl(key) <= 0] == [rt.store.keys.totals]
 
 
-def test_redis_down_is_a_clear_error(sandbox: Sandbox) -> None:
-    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0", sandbox)
-    rt = Runtime.from_settings(settings)
+def test_redis_down_is_a_clear_error(sms: InMemoryProvider) -> None:
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0")
+    rt = Runtime.from_settings(settings, provider=sms)
     with pytest.raises(ServiceUnavailable):
         request_code(PHONE, runtime=rt)
     with pytest.raises(ServiceUnavailable):
@@ -203,11 +182,11 @@ def test_settings_copy_is_independent(rt: Runtime) -> None:
     assert other.redis_prefix != rt.settings.redis_prefix
 
 
-def test_state_changes_are_published(rt: Runtime, sandbox: Sandbox) -> None:
+def test_state_changes_are_published(rt: Runtime, sms: InMemoryProvider) -> None:
     pubsub = raw_redis(rt).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(rt.store.keys.events)
     verification = sent(rt)
-    assert verify_code(verification, sandbox.last_code(PHONE), runtime=rt).ok
+    assert verify_code(verification, sms.last_code(PHONE), runtime=rt).ok
     events = []
     deadline = time.monotonic() + 5
     while len(events) < 4 and time.monotonic() < deadline:
@@ -221,13 +200,15 @@ def test_state_changes_are_published(rt: Runtime, sandbox: Sandbox) -> None:
     assert PHONE not in json.dumps(events)
 
 
-def test_a_send_lost_before_its_deadline_can_be_resent(redis_url: str, sandbox: Sandbox) -> None:
+def test_a_send_lost_before_its_deadline_can_be_resent(
+    redis_url: str, sms: InMemoryProvider
+) -> None:
     clock = FakeClock()
-    rt = runtime_with_clock(make_settings(redis_url, sandbox, OTP_SEND_DEADLINE_SECONDS=1), clock)
+    rt = runtime_with_clock(make_settings(redis_url, OTP_SEND_DEADLINE_SECONDS=1), clock, sms)
     req = request_code(PHONE, runtime=rt)  # imagine its message never reaches a worker
     clock.advance(0.999)
     assert resend(req.id, runtime=rt).created is False  # still in flight
     clock.advance(0.001)
     assert resend(req.id, runtime=rt).created is True
     assert send_verification(rt, req.id).result == "sent"
-    assert verify_code(req.id, sandbox.last_code(PHONE), runtime=rt).ok
+    assert verify_code(req.id, sms.last_code(PHONE), runtime=rt).ok

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from captcha_standin import SECRET, StandIn, token
+from captcha_standin import SECRET, SLOW, StandIn, token
 
 from worker.captcha import (
     DEFAULT_VERIFY_URLS,
@@ -265,7 +265,7 @@ def test_provider_failure_fails_closed_by_default(
     elapsed = time.monotonic() - started
 
     assert result == CaptchaResult(ok=False, reason=reason)
-    assert elapsed < FAST + 0.5, "the user must not wait past the timeout"
+    assert elapsed < SLOW / 2, "the user must not wait for the provider past the timeout"
     assert len(stand_in.received) == 1, "no retries"
     [record] = ours(captured)
     assert record.name == "targetsms.captcha"
@@ -287,13 +287,13 @@ def test_provider_failure_passes_with_fail_open_and_keeps_the_reason(
 
 
 def test_trickling_answer_is_cut_at_the_overall_deadline(stand_in: StandIn, provider: str) -> None:
-    """Each gap (0.1 s) is under the read timeout (0.2 s); the whole (1.2 s) is not."""
+    """Each gap (0.1 s) is under the read timeout (0.4 s); the whole (4 s) is not."""
     started = time.monotonic()
     result = verifier(stand_in, provider, timeout=0.4).verify(token("trickle"))
     elapsed = time.monotonic() - started
 
     assert result == CaptchaResult(ok=False, reason="timeout")
-    assert elapsed < 0.9
+    assert elapsed < 2.5
 
 
 def test_dribbled_headers_are_cut_at_the_overall_deadline(stand_in: StandIn, provider: str) -> None:
@@ -304,7 +304,7 @@ def test_dribbled_headers_are_cut_at_the_overall_deadline(stand_in: StandIn, pro
     elapsed = time.monotonic() - started
 
     assert result == CaptchaResult(ok=False, reason="timeout")
-    assert elapsed < 0.7, elapsed
+    assert elapsed < 2.5, elapsed
 
 
 @pytest.fixture(scope="module")
@@ -466,7 +466,9 @@ def test_connections_are_reused(stand_in: StandIn, provider: str) -> None:
 
 
 def test_concurrent_checks_share_the_pool(stand_in: StandIn, provider: str) -> None:
-    v = verifier(stand_in, provider)
+    # Sixteen checks at once on a loaded machine can take longer than the usual 2 s: the limit
+    # is not what this test is about (the stall tests are), so it is far off.
+    v = verifier(stand_in, provider, timeout=30)
     results: list[CaptchaResult] = []
     lock = threading.Lock()
 
@@ -479,5 +481,5 @@ def test_concurrent_checks_share_the_pool(stand_in: StandIn, provider: str) -> N
     for th in threads:
         th.start()
     for th in threads:
-        th.join(10)
+        th.join()
     assert sorted(r.reason for r in results) == ["invalid"] * 8 + ["ok"] * 8

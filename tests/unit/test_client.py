@@ -1,13 +1,13 @@
-"""The gateway client against the sandbox over real HTTP on loopback."""
+"""The TargetSMS client (worker.providers.targetsms) against the sandbox over real HTTP on
+loopback: what each answer becomes. The retry loop is tested in test_retry.py, the transport's
+time limits in test_transport.py; the sandbox's clock is a ``FakeClock``, moved to deliver."""
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 
 import pytest
-from helpers import LOGIN, PASSWORD, Sandbox
+from helpers import LOGIN, PASSWORD, FakeClock, Sandbox, gateway_client
 
 from worker.errors import (
     DeliveryFailed,
@@ -20,28 +20,25 @@ from worker.errors import (
     TransientError,
 )
 from worker.providers.models import SendResult
-from worker.providers.targetsms import RetryPolicy, TargetSMSClient, Timeout, call_with_retries
+from worker.providers.targetsms import TargetSMSClient
 
 TEXT = "TestShop: код {код}"
 
 
-def client_for(sandbox: Sandbox, **overrides: object) -> TargetSMSClient:
-    options: dict[str, object] = {
-        "login": LOGIN,
-        "password": PASSWORD,
-        "sender": "target",
-        "service_name": "TestShop",
-        "send_url": sandbox.send_url,
-        "state_url": sandbox.state_url,
-        "timeout": Timeout(connect=1, read=1),
-    }
-    options.update(overrides)
-    return TargetSMSClient(**options)  # type: ignore[arg-type]
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: Callable[..., Sandbox], clock: FakeClock) -> Sandbox:
+    """The sandbox on a hand-moved clock: it delivers 300 ms after a send."""
+    return sandbox_factory(clock=clock)
 
 
 @pytest.fixture
 def client(sandbox: Sandbox) -> TargetSMSClient:
-    return client_for(sandbox)
+    return gateway_client(sandbox)
 
 
 def send(client: TargetSMSClient, phone: str, length: int = 6) -> SendResult:
@@ -123,7 +120,7 @@ def test_a_duplicate_window_that_is_no_length_is_refused(sandbox: Sandbox, windo
 
 def test_wrong_credentials(sandbox: Sandbox) -> None:
     with pytest.raises(GatewayRejected) as info:
-        send(client_for(sandbox, password="nope"), "+79001234567")
+        send(gateway_client(sandbox, password="nope"), "+79001234567")
     assert info.value.code == "auth_failed"
     assert "nope" not in str(info.value)
 
@@ -143,11 +140,13 @@ def test_transient_failures(client: TargetSMSClient, phone: str, error: type[Exc
     assert isinstance(info.value, TransientError)
 
 
-def test_state_many_ids_in_one_request(client: TargetSMSClient, sandbox: Sandbox) -> None:
+def test_state_many_ids_in_one_request(
+    client: TargetSMSClient, sandbox: Sandbox, clock: FakeClock
+) -> None:
     sent = [send(client, f"+7900123{n:04d}") for n in range(5)]
     pending = send(client, "+79990000007")
     before = sandbox.stats()["state"]
-    time.sleep(0.4)  # the sandbox delivers after 300 ms
+    clock.advance(0.4)  # the sandbox delivers after 300 ms
     entries = {
         e.id_sms: e for e in client.get_state([s.id_sms for s in sent] + [pending.id_sms, "999"])
     }
@@ -178,7 +177,7 @@ def test_validation_before_any_request(client: TargetSMSClient, sandbox: Sandbox
             send(client, "+79001234567", length=length)
     for sender in ("", "ThisIsTooLongName", "1234567890123456", "Имя"):
         with pytest.raises(InvalidRequest):
-            client_for(sandbox, sender=sender)
+            gateway_client(sandbox, sender=sender)
     assert sandbox.stats()["password_generation"] == 0
 
 
@@ -199,76 +198,7 @@ def test_secrets_stay_out_of_reprs(client: TargetSMSClient) -> None:
     assert "code=" not in repr(send(client, "+79001234567"))
 
 
-def retrying(
-    client: TargetSMSClient, phone: str, deadline_s: float, attempts: int = 8
-) -> Callable[[], SendResult]:
-    def run() -> SendResult:
-        return call_with_retries(
-            lambda left: client.send_code(phone, text=TEXT, code_length=6, time_left=left),
-            deadline=time.time() + deadline_s,
-            policy=RetryPolicy(
-                max_attempts=attempts, initial_delay=0.05, max_delay=0.2, jitter=0.05
-            ),
-        )
-
-    return run
-
-
-def test_retries_transient_errors_until_success(client: TargetSMSClient, sandbox: Sandbox) -> None:
-    # Clear failures (nothing went out) are retried as often as the attempts allow; an
-    # unreadable 2xx may have been billed, so only one of those is retried.
-    for phone, calls in (("+79990000103", 4), ("+79990000403", 4), ("+79990000501", 2)):
-        sandbox.reset()
-        assert retrying(client, phone, 10)().status == "send"
-        assert sandbox.stats()["password_generation"] == calls
-
-
-def test_retries_are_bounded_by_attempts(client: TargetSMSClient, sandbox: Sandbox) -> None:
-    with pytest.raises(StatusConnectionError):
-        retrying(client, "+79990000109", 30, attempts=3)()
-    assert sandbox.stats()["password_generation"] == 3
-
-
-def test_retries_are_bounded_by_the_deadline(
-    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    client = client_for(sandbox, timeout=Timeout(connect=1, read=0.6))
-    started = time.monotonic()
-    with caplog.at_level(logging.WARNING), pytest.raises(NetworkError) as info:
-        retrying(client, "+79990000300", 2.0, attempts=100)()  # hangs every time
-    elapsed = time.monotonic() - started
-    assert info.value.code == "timeout"
-    # No attempt or sleep ran past the deadline: the last read timeout was capped to the rest.
-    assert elapsed < 2.3, elapsed
-    calls = sandbox.stats()["password_generation"]
-    assert 2 <= calls <= 4, calls
-    assert "gateway attempt 1 failed (timeout)" in caplog.text
-    assert PASSWORD not in caplog.text and "+7999" not in caplog.text
-
-
-def test_no_retry_on_permanent_errors(client: TargetSMSClient, sandbox: Sandbox) -> None:
-    with pytest.raises(GatewayRejected):
-        retrying(client, "+79990000201", 10)()
-    with pytest.raises(DeliveryFailed):
-        retrying(client, "+79990000001", 10)()
-    assert sandbox.stats()["password_generation"] == 2
-
-
-def test_unreachable_gateway_is_a_network_error() -> None:
-    from worker.dev.devstack import free_port
-
-    port = free_port()
-    client = TargetSMSClient(
-        login="l", password="p", sender="target", service_name="TestShop",
-        send_url=f"http://127.0.0.1:{port}/password_generation/api.php",
-        state_url=f"http://127.0.0.1:{port}/xml/state.php", timeout=Timeout(0.5, 0.5),
-    )  # fmt: skip
-    with pytest.raises(NetworkError) as info:
-        send(client, "+79001234567")
-    assert "p" not in info.value.message.split()
-
-
-def test_state_outcomes_of_every_magic_number(client: TargetSMSClient) -> None:
+def test_state_outcomes_of_every_magic_number(client: TargetSMSClient, clock: FakeClock) -> None:
     expected = {
         "+79990000004": "partly_deliver",
         "+79990000005": "not_deliver",
@@ -278,116 +208,42 @@ def test_state_outcomes_of_every_magic_number(client: TargetSMSClient) -> None:
     }
     ids = {phone: send(client, phone).id_sms for phone in expected}
     error_id = send(client, "+79990000600").id_sms
-    time.sleep(0.4)
+    clock.advance(0.4)
     entries = {e.id_sms: e for e in client.get_state([*ids.values(), error_id])}
     assert {phone: entries[i].status for phone, i in ids.items()} == expected
     assert entries[error_id].status is None and entries[error_id].error
 
 
-# -- one wall-clock limit per call, and answers that may have cost money ----------------------
-
-
-@pytest.fixture
-def trickling(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
-    """Every gap between two bytes far shorter than the read timeout."""
-    return sandbox_factory(trickle_ms=100)
-
-
-def test_a_trickling_answer_is_cut_at_connect_plus_read(trickling: Sandbox) -> None:
-    client = client_for(trickling, timeout=Timeout(connect=0.5, read=0.7))
-    started = time.monotonic()
-    with pytest.raises(NetworkError) as info:
-        send(client, "+79990000700")  # status line, headers and body a byte per 100 ms
-    elapsed = time.monotonic() - started
-    assert info.value.code == "timeout" and info.value.maybe_sent
-    assert 1.1 <= elapsed < 1.6, elapsed  # connect + read = 1.2 s, not the ~20 s it would take
-    assert len(trickling.outbox("+79990000700")) == 1  # it did go out: hence "maybe sent"
-    # The connection that was cut is not reused: the next call on the client works.
-    assert send(client, "+79001234567").status == "send"
-
-
-def test_no_call_outlives_the_time_left(trickling: Sandbox) -> None:
-    client = client_for(trickling, timeout=Timeout(connect=5, read=5))
-    started = time.monotonic()
-    with pytest.raises(NetworkError):
-        client.send_code("+79990000700", text=TEXT, code_length=6, time_left=0.6)
-    assert time.monotonic() - started < 0.9
-    with pytest.raises(NetworkError):
-        client.get_state(["1"], time_left=0)
-
-
-def test_a_trickled_state_or_balance_call_is_cut_too(
-    sandbox_factory: Callable[..., Sandbox],
-) -> None:
-    import socket
-    import threading
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    stop = threading.Event()
-
-    def dribble() -> None:  # a gateway that sends its status line one byte every 0.2 s
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(65536)
-            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b" " * 1000:
-                if stop.wait(0.2):
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-
-    thread = threading.Thread(target=dribble, daemon=True)
-    thread.start()
-    client = TargetSMSClient(
-        login=LOGIN, password=PASSWORD, sender="target", service_name="TestShop",
-        send_url=f"http://127.0.0.1:{port}/password_generation/api.php",
-        state_url=f"http://127.0.0.1:{port}/xml/state.php", timeout=Timeout(0.5, 0.5),
-    )  # fmt: skip
-    started = time.monotonic()
-    with pytest.raises(NetworkError) as info:
-        client.balance()
-    assert info.value.code == "timeout" and time.monotonic() - started < 1.4
-    stop.set()
-    listener.close()
-
-
 @pytest.mark.parametrize(
-    ("phone", "error"),
-    [
-        ("+79990000803", ProtocolError),  # sent, the answer truncated: an unreadable 2xx
-        ("+79990000903", ProtocolError),  # sent, a 1-digit code in the answer
-        ("+79990000703", NetworkError),  # sent, the answer trickles past the limit
-    ],
+    "phone",
+    ["+79990000803", "+79990000903"],  # sent, then the answer truncated | with a 1-digit code
 )
-def test_answers_that_may_have_cost_an_sms_are_retried_once(
-    sandbox_factory: Callable[..., Sandbox], phone: str, error: type[Exception]
+def test_an_unreadable_answer_after_the_sms_went_out_may_have_cost_one(
+    client: TargetSMSClient, sandbox: Sandbox, phone: str
 ) -> None:
-    sandbox = sandbox_factory(trickle_ms=100)
-    client = client_for(sandbox, timeout=Timeout(connect=0.5, read=0.3))
-    with pytest.raises(error) as info:
-        retrying(client, phone, 30, attempts=8)()
-    assert getattr(info.value, "maybe_sent", False)
-    assert sandbox.stats()["password_generation"] == 2
-    assert len(sandbox.outbox(phone)) == 2  # the most an ambiguous answer may cost
+    with pytest.raises(ProtocolError) as info:
+        send(client, phone)
+    assert info.value.maybe_sent  # the retry loop spends its small budget on these
+    assert len(sandbox.outbox(phone)) == 1
 
 
 def test_a_short_code_is_never_taken_for_a_code(client: TargetSMSClient, sandbox: Sandbox) -> None:
     with pytest.raises(ProtocolError, match="1-digit code, 6 were asked for"):
         send(client, "+79990000900")
-    result = retrying(client, "+79990000901", 10)()  # short once, then a real one
+    with pytest.raises(ProtocolError):
+        send(client, "+79990000901")  # short once, then a real one
+    result = send(client, "+79990000901")
     assert len(result.code) == 6 and result.code == sandbox.last_code("+79990000901")
 
 
 def test_state_survives_a_request_level_error_for_the_whole_batch(
-    sandbox_factory: Callable[..., Sandbox],
+    sandbox_factory: Callable[..., Sandbox], clock: FakeClock
 ) -> None:
-    sandbox = sandbox_factory(state_batch_error=True)
-    client = client_for(sandbox)
+    sandbox = sandbox_factory(clock=clock, state_batch_error=True)
+    client = gateway_client(sandbox)
     sent = [send(client, f"+7900123{n:04d}").id_sms for n in range(6)]
     broken = send(client, "+79990000600").id_sms  # its state always errors
-    time.sleep(0.4)  # the sandbox delivers after 300 ms
+    clock.advance(0.4)  # the sandbox delivers after 300 ms
     ids = [sent[0], "999", *sent[1:4], broken, *sent[4:]]
     before = sandbox.stats()["state"]
     entries = {e.id_sms: e for e in client.get_state(ids)}
@@ -399,7 +255,7 @@ def test_state_survives_a_request_level_error_for_the_whole_batch(
     # Credentials are a whole-request error: no splitting, one request, raised.
     before = sandbox.stats()["state"]
     with pytest.raises(GatewayRejected) as info:
-        client_for(sandbox, password="nope").get_state(ids)
+        gateway_client(sandbox, password="nope").get_state(ids)
     assert info.value.code == "auth_failed" and sandbox.stats()["state"] == before + 1
 
 
@@ -431,7 +287,8 @@ def _echoing_gateway(text: str) -> tuple[str, Callable[[], None]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
+    # A short poll: shutdown() waits for the next one (half a second by default).
+    Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def stop() -> None:
         server.shutdown()

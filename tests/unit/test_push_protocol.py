@@ -119,16 +119,26 @@ class Recorder:
         return [id_sms for id_sms, _ in states]
 
 
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
-def receiver_url(recorder: Recorder) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def shared_receiver() -> Iterator[tuple[Recorder, str]]:
+    """One receiver for the module: its server notices a stop only about once a second."""
+    recorder = Recorder()
     url, stop = _serve(recorder)
-    yield url.removesuffix(PATH)
+    yield recorder, url.removesuffix(PATH)
     stop()
+
+
+@pytest.fixture
+def recorder(shared_receiver: tuple[Recorder, str]) -> Recorder:
+    recorder = shared_receiver[0]
+    recorder.calls.clear()
+    recorder.down = False
+    return recorder
+
+
+@pytest.fixture
+def receiver_url(shared_receiver: tuple[Recorder, str], recorder: Recorder) -> str:
+    return shared_receiver[1]
 
 
 def test_wsgi_applies_and_acknowledges(receiver_url: str, recorder: Recorder) -> None:

@@ -58,7 +58,8 @@ class InMemoryProvider:
     ``duplicate_window_seconds`` above 0, a send identical (phone, text, code length) to one that
     went out less than that long before, by ``clock``, is refused with ``DuplicateRequest`` as
     TargetSMS does, before ``failures`` is read (a refusal consumes none). ``statuses`` maps an
-    id to the status ``get_state`` answers (``send`` when absent)."""
+    id to the status ``get_state`` answers (``send`` when absent), and ``state_requests`` keeps
+    the ids of each ``get_state`` call, so a test can tell one batch from many."""
 
     balance_money: Decimal = Decimal("1000")
     outbox: list[SentMessage] = field(default_factory=list)
@@ -66,6 +67,7 @@ class InMemoryProvider:
     failures: deque[GatewayError | AnswerLost] = field(default_factory=deque)
     duplicate_window_seconds: float = 0.0  # 0: no duplicate rule
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    state_requests: list[tuple[str, ...]] = field(default_factory=list)
     push_url: str | None = None
     calls: int = 0
     _went_out: dict[tuple[str, str, int], float] = field(default_factory=dict, repr=False)
@@ -102,6 +104,7 @@ class InMemoryProvider:
 
     def get_state(self, ids: Sequence[str], *, time_left: float | None = None) -> list[StateEntry]:
         with self._lock:
+            self.state_requests.append(tuple(ids))
             return [StateEntry(id_sms=i, status=self.statuses.get(i, "send")) for i in ids]
 
     def balance(self, *, time_left: float | None = None) -> Balance:

@@ -153,9 +153,12 @@ def _post(url: str, body: bytes) -> bytes | None:
     return response.content[: MAX_ACK_BYTES + 1]
 
 
-def start_pusher(engine: Engine, config: SandboxConfig) -> Pusher:
-    """Wire a pusher to ``engine`` on the running loop (idle until a push URL is set)."""
-    pusher = Pusher(lambda: engine.stats, None, config.push_retry_ms / 1000)
+def start_pusher(
+    engine: Engine, config: SandboxConfig, clock: Callable[[], float] = time.time
+) -> Pusher:
+    """Wire a pusher to ``engine`` on the running loop (idle until a push URL is set); it reads
+    the engine's ``clock``, since the times it is handed come from there."""
+    pusher = Pusher(lambda: engine.stats, None, config.push_retry_ms / 1000, clock)
 
     def set_url(url: str | None) -> None:
         pusher.set_url(url)

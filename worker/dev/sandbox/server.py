@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 
@@ -173,11 +175,13 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         raise SystemExit(2) from None
 
 
-async def _start(config: SandboxConfig) -> tuple[HttpServer, int]:
-    engine = Engine(config)
+async def _start(
+    config: SandboxConfig, clock: Callable[[], float] = time.time
+) -> tuple[HttpServer, int]:
+    engine = Engine(config, clock)
     server = HttpServer(Router(engine, config.latency_ms, config.trickle_ms))
     port = await server.start(config.host, config.port)
-    start_pusher(engine, config)  # stops with the loop
+    start_pusher(engine, config, clock)  # stops with the loop
     return server, port
 
 
@@ -259,15 +263,20 @@ class RunningSandbox:
         return f"RunningSandbox(url={self.url!r})"
 
 
-def start_in_thread(config: SandboxConfig) -> RunningSandbox:
-    """Start serving on a daemon thread; returns once the socket is listening."""
+def start_in_thread(
+    config: SandboxConfig, clock: Callable[[], float] = time.time
+) -> RunningSandbox:
+    """Start serving on a daemon thread; returns once the socket is listening.
+
+    ``clock`` (epoch seconds) decides when messages change status and when the duplicate
+    window ends, so a test moves it by hand instead of sleeping; the sockets keep real time."""
     ready = threading.Event()
     started: list[RunningSandbox] = []
     failure: list[BaseException] = []
 
     async def main() -> None:
         try:
-            server, port = await _start(config)
+            server, port = await _start(config, clock)
         except BaseException as exc:
             failure.append(exc)
             ready.set()
