@@ -105,17 +105,17 @@ def test_a_duplicate_refusal_is_typed_and_carries_the_window(sandbox: Sandbox, p
     """The send step waits from our own earlier request for ``retry_after``: the client says
     how long the platform's window is (TARGETSMS_DUPLICATE_WINDOW_SECONDS), the step need not."""
     with pytest.raises(DuplicateRequest) as info:
-        send(client_for(sandbox, duplicate_window_seconds=42.5), phone)
+        send(gateway_client(sandbox, duplicate_window_seconds=42.5), phone)
     assert info.value.retry_after == 42.5 and info.value.code == "duplicate_request"
     with pytest.raises(DuplicateRequest) as info:
-        send(client_for(sandbox), phone)
+        send(gateway_client(sandbox), phone)
     assert info.value.retry_after == 60.0  # the platform's documented minute
 
 
 @pytest.mark.parametrize("window", [0, -1, float("nan")])
 def test_a_duplicate_window_that_is_no_length_is_refused(sandbox: Sandbox, window: float) -> None:
     with pytest.raises(InvalidRequest, match="duplicate window"):
-        client_for(sandbox, duplicate_window_seconds=window)
+        gateway_client(sandbox, duplicate_window_seconds=window)
 
 
 def test_wrong_credentials(sandbox: Sandbox) -> None:
