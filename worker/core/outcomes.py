@@ -62,4 +62,3 @@ class RefusalCode(StrEnum):
     CAPTCHA_REQUIRED = "captcha_required"
     CAPTCHA_FAILED = "captcha_failed"
     NOT_ALLOWED = "not_allowed"
-    IDEMPOTENCY_CONFLICT = "idempotency_conflict"

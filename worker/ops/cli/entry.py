@@ -1,0 +1,56 @@
+"""``main``: load ``.env``, parse, run one command; an expected failure is one stderr line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from worker.errors import GatewayError, ServiceUnavailable, VerificationNotFound
+from worker.ops.cli.commands import CLIError
+from worker.ops.cli.parser import parse_args
+from worker.settings import SettingsError
+from worker.store import StoreUnavailable
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_dotenv()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("targetsms").setLevel(logging.CRITICAL)
+    try:
+        code: int = args.func(args)
+    except (
+        SettingsError,
+        CLIError,
+        VerificationNotFound,
+        ServiceUnavailable,
+        StoreUnavailable,
+    ) as exc:
+        # Unavailable: the text names what is unreachable (host and port, never a password).
+        sys.stderr.write(f"targetsms: {exc}\n")
+        return 1
+    except GatewayError as exc:
+        # The stable code first, then the gateway's own (Russian) text.
+        sys.stderr.write(f"targetsms: {exc.code}: {exc.message}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _load_dotenv() -> None:
+    """``.env`` in the current directory, when there is one; set variables win over it."""
+    path = Path.cwd() / ".env"
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
