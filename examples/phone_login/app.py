@@ -128,6 +128,7 @@ def app_config() -> AppConfig:
 
 
 # -- every request: the session's Redis, CSRF, headers, the access log -------------------------
+# App-wide hooks, not only this blueprint's routes: the stylesheet and script get them too.
 
 
 @phone_login.before_app_request
