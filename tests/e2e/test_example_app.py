@@ -155,14 +155,27 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
     """The example app as its README starts it, with the test settings in its environment."""
     apps: list[App] = []
 
-    def start(settings: Settings, *, wait: bool = True) -> App:
+    def start(
+        settings: Settings,
+        *,
+        wait: bool = True,
+        dotenv: bool = False,
+        extra: dict[str, str] | None = None,
+    ) -> App:
+        """``dotenv``: the settings go in ``.env`` in the app's working directory instead of
+        its environment; ``extra`` is set in the environment either way."""
         port = free_port()
         log = tmp_path / f"app-{port}.log"
-        env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        own = settings.to_env()
+        if dotenv:
+            lines = [f"{k}={v}\n" for k, v in own.items() if "\n" not in v]
+            (tmp_path / ".env").write_text("".join(lines), encoding="utf-8")
+        bare = {k: v for k, v in os.environ.items() if k not in own}
+        env = {**bare, **({} if dotenv else own), **(extra or {}), "PYTHONUNBUFFERED": "1"}
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, str(APP), "--host", "127.0.0.1", "--port", str(port)],
-                cwd=tmp_path,  # no developer .env is read
+                cwd=tmp_path,  # no developer .env is read, only one a test writes here
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -598,6 +611,24 @@ def test_redis_down_is_a_clear_503_not_a_traceback(
         assert answer.status_code == 503
         assert "Сервис временно недоступен" in answer.text
     assert "Traceback" not in app_down.output()
+
+
+def test_reads_dotenv_in_the_current_directory_and_the_environment_wins(
+    settings: Settings, start_app: Callable[..., App]
+) -> None:
+    """``main()`` reads ``.env`` as the targetsms CLI does: from the current directory, below
+    the environment."""
+    app = start_app(settings, dotenv=True)
+    client = FormClient(app, settings)
+    assert "csrf" in client.session(), "the session is in the Redis and prefix .env names"
+    assert 'id="phone-step"' in client.page
+
+    # The environment names a Redis where nothing listens: it wins over the file.
+    down = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    app_down = start_app(settings, dotenv=True, extra=down, wait=False)
+    wait_until(lambda: "Running on" in app_down.output(), 30, "the app to listen")
+    answer = requests.get(app_down.url + "/", timeout=10)
+    assert answer.status_code == 503 and "Сервис временно недоступен" in answer.text
 
 
 # -- who logs in ---------------------------------------------------------------------------------
