@@ -17,6 +17,7 @@ import typing
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -50,6 +51,7 @@ __all__ = [
     "SettingsError",
     "Variable",
     "default_text",
+    "load_dotenv_file",
     "variables",
 ]
 
@@ -464,3 +466,18 @@ def _format(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
     return str(value)
+
+
+def load_dotenv_file(directory: Path | None = None) -> bool:
+    """Export ``.env`` in ``directory`` (the current one by default) when there is one, as
+    ``honcho start`` does; variables already set win over the file. True when a file was read.
+
+    The CLI and the example app call it before ``Settings.from_env()``; a library never should.
+    """
+    path = (directory or Path.cwd()) / ".env"
+    if not path.is_file():
+        return False
+    from dotenv import load_dotenv
+
+    load_dotenv(path, override=False)
+    return True

@@ -49,8 +49,8 @@ from worker import (
     resend,
     verify_code,
 )
-from worker.ops.cli import _load_dotenv as load_dotenv_as_the_cli_does
 from worker.runtime import Runtime, get_runtime
+from worker.settings import load_dotenv_file
 from worker.web.serving import WEB_LIMITS, serve
 
 SESSION_TTL_SECONDS = 12 * 3600
@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    load_dotenv_as_the_cli_does()  # the environment wins over the file
+    load_dotenv_file()  # as the CLI does: the environment wins over the file
     try:
         app = app_from_env(behind_proxy=args.behind_proxy, insecure_http=args.insecure_http)
     except SettingsError as exc:

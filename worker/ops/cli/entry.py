@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from worker.errors import GatewayError, ServiceUnavailable, VerificationNotFound
 from worker.ops.cli.commands import CLIError
 from worker.ops.cli.parser import parse_args
-from worker.settings import SettingsError
+from worker.settings import SettingsError, load_dotenv_file
 from worker.store import StoreUnavailable
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_dotenv()
+    load_dotenv_file()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -45,12 +44,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-
-
-def _load_dotenv() -> None:
-    """``.env`` in the current directory, when there is one; set variables win over it."""
-    path = Path.cwd() / ".env"
-    if path.is_file():
-        from dotenv import load_dotenv
-
-        load_dotenv(path, override=False)
