@@ -21,6 +21,7 @@ from redis.client import PubSub
 from worker.core.delivery import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RefusalCode, VerifyReason
+from worker.store.calls import STATS_TTL_MS
 from worker.store.keys import Keys
 from worker.store.results import (
     Canceled,
@@ -44,7 +45,6 @@ R = TypeVar("R")
 
 #: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
 STATS_BUCKET_SECONDS = 300
-STATS_TTL_MS = (24 * 3600 + 3600) * 1000
 # Delivery statuses after which nothing changes (polling and pushes stop there).
 _FINAL = sorted(FINAL_STATUSES)
 # Every other status is recorded as `other` (recorded_status; the Lua step checks again).
