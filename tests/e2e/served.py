@@ -16,11 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def readme_blocks(heading: str) -> list[str]:
     """The code blocks of one README section, as a newcomer would copy them."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n{heading}\n")
-    end = text.find("\n#", start + len(heading) + 2)
-    section = text[start : end if end > 0 else len(text)]
-    return re.findall(r"```[a-z]*\n(.*?)```", section, re.S)
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines(keepends=True)
+    start = lines.index(f"{heading}\n") + 1
+    section, fenced = [], False
+    for line in lines[start:]:
+        fenced ^= line.startswith("```")
+        if not fenced and line.startswith("#"):
+            break
+        section.append(line)
+    return re.findall(r"```[a-z]*\n(.*?)```", "".join(section), re.S)
 
 
 class Served:
