@@ -36,7 +36,6 @@ __all__ = ["VerifiedPhone", "router", "verified_phone"]
 class PhoneForm(BaseModel):
     phone: str = Field(min_length=1, max_length=64)
     captcha_token: str | None = Field(default=None, max_length=4096)
-    locale: str | None = Field(default=None, max_length=16)
 
 
 class CodeForm(BaseModel):
