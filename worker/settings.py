@@ -53,6 +53,7 @@ __all__ = [
     "WebSettings",
     "default_text",
     "load_dotenv_file",
+    "locale_key",
     "variables",
 ]
 
@@ -60,6 +61,23 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _DAY = 86400
 _INT_MAX = 10**8
+
+
+_LOCALE_PREFIX = "OTP_TEXT_"
+_HOST = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def locale_key(locale: str) -> str:
+    """The part of a language tag OTP_TEXT_<XX> is named by: "en-US" and "en" give "EN"."""
+    return locale.replace("_", "-").split("-")[0].strip().upper()
+
+
+def _locale_texts(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name.removeprefix(_LOCALE_PREFIX), value.strip())
+        for name, value in sorted(environ.items())
+        if name.startswith(_LOCALE_PREFIX) and value.strip()
+    )
 
 
 def default_text(service_name: str) -> str:
@@ -124,10 +142,27 @@ class CodeSettings:
     send_deadline_seconds: int = env("OTP_SEND_DEADLINE_SECONDS", 90, lo=1, hi=3600)
     send_max_attempts: int = env("OTP_SEND_MAX_ATTEMPTS", 8, lo=1, hi=100)
     record_ttl_seconds: int = env("OTP_RECORD_TTL_SECONDS", 3600, lo=1, hi=30 * _DAY)
+    # Opt-in WebOTP: every text ends with "@<domain> #{код}" so browsers fill the code.
+    webotp_domain: str = env("OTP_WEBOTP_DOMAIN", "")
+    # OTP_TEXT_<XX> per language code (read by prefix, so not a field of its own variable).
+    locale_texts: tuple[tuple[str, str], ...] = ()
 
     @property
     def message_text(self) -> str:
+        return self.text_for(None)
+
+    def base_text(self, locale: str | None) -> str:
+        """The operator's text for ``locale`` (unknown or None: OTP_TEXT), without WebOTP."""
+        wanted = locale_key(locale) if locale else ""
+        for key, text in self.locale_texts:
+            if key == wanted:
+                return text
         return self.text or default_text(self.service_name)
+
+    def text_for(self, locale: str | None) -> str:
+        """What is sent: the locale's text, then the WebOTP line when one is configured."""
+        text = self.base_text(locale)
+        return f"{text}\n@{self.webotp_domain} #{CODE_PLACEHOLDER}" if self.webotp_domain else text
 
 
 @dataclass(frozen=True)
@@ -257,6 +292,9 @@ class Settings:
             for f in dataclasses.fields(cls)
             if _group_type(f) is not None
         }
+        texts = _locale_texts(environ)
+        if texts:
+            groups["codes"] = dataclasses.replace(groups["codes"], locale_texts=texts)
         settings = cls(**values.get(None, {}), **groups)
         problems += settings.problems()
         if problems:
@@ -265,14 +303,22 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""
-        return {var.name: _format(var.get(self)) for var in variables()}
+        out = {var.name: _format(var.get(self)) for var in variables()}
+        out.update((_LOCALE_PREFIX + key, text) for key, text in self.codes.locale_texts)
+        return out
 
     def replace(self, **by_variable: Any) -> Settings:
         """A copy with some values changed, named by their environment variable."""
         out = self
         known = {var.name: var for var in variables()}
         for name, value in by_variable.items():
-            out = known[name].set(out, value)
+            if name not in known and name.startswith(_LOCALE_PREFIX):  # OTP_TEXT_<XX>
+                texts = dict(out.codes.locale_texts)
+                texts[name.removeprefix(_LOCALE_PREFIX)] = value
+                codes = dataclasses.replace(out.codes, locale_texts=tuple(sorted(texts.items())))
+                out = dataclasses.replace(out, codes=codes)
+            else:
+                out = known[name].set(out, value)
         return out
 
     def problems(self) -> list[str]:
@@ -351,20 +397,38 @@ def _text_problems(c: CodeSettings) -> list[str]:
     """A text that cannot be sent must stop the worker at start, not fail every SMS."""
     if not c.service_name.strip():
         return ["OTP_SERVICE_NAME is required (the guide wants it in every SMS)"]
+    out: list[str] = []
+    if c.webotp_domain and not _HOST.fullmatch(c.webotp_domain):
+        out.append("OTP_WEBOTP_DOMAIN must be a host name such as example.ru (no scheme or port)")
+    named: list[tuple[str, str | None]] = [("OTP_TEXT", None)]
+    for key, _ in c.locale_texts:
+        if re.fullmatch(r"[A-Z]{2,3}", key):
+            named.append((_LOCALE_PREFIX + key, key))
+        else:
+            out.append(f"{_LOCALE_PREFIX + key} must be named by a 2- or 3-letter language code")
+    for name, locale in named:
+        problem = _one_text_problem(c, name, locale)
+        if problem:
+            out.append(problem)
+    return out
+
+
+def _one_text_problem(c: CodeSettings, name: str, locale: str | None) -> str | None:
     try:
-        validate_text(c.message_text, c.service_name)
+        validate_text(c.base_text(locale), c.service_name)
     except InvalidRequest as exc:
-        return [f"OTP_TEXT: {exc.message}"]
-    if re.search(r"[\x00-\x1f\x7f-\x9f]", c.message_text):
-        return ["OTP_TEXT must not contain control characters (line breaks included)"]
-    longest = c.message_text.replace(CODE_PLACEHOLDER, "9" * MAX_CODE_LENGTH)
+        return f"{name}: {exc.message}"
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", c.base_text(locale)):
+        return f"{name} must not contain control characters (line breaks included)"
+    longest = c.text_for(locale).replace(CODE_PLACEHOLDER, "9" * MAX_CODE_LENGTH)
     parts = sms_parts(longest)
     if parts > c.max_sms_parts:
-        return [
-            f"OTP_TEXT takes {parts} SMS parts with a {MAX_CODE_LENGTH}-digit code: shorten it "
-            "or raise OTP_MAX_SMS_PARTS"
-        ]
-    return []
+        webotp = " (the WebOTP line included)" if c.webotp_domain else ""
+        return (
+            f"{name} takes {parts} SMS parts with a {MAX_CODE_LENGTH}-digit code{webotp}: "
+            "shorten it or raise OTP_MAX_SMS_PARTS"
+        )
+    return None
 
 
 def _control_character_problems(g: GatewaySettings) -> list[str]:

@@ -90,11 +90,12 @@ async def request_code(
     client_ip: str | None = None,
     captcha_token: str | None = None,
     idempotency_key: str | None = None,
+    locale: str | None = None,
     runtime: AsyncRuntime | None = None,
 ) -> CodeRequest:
     """``worker.request_code``, awaited."""
     rt = _rt(runtime)
-    asker = Asker(client_ip=client_ip, captcha_token=captcha_token)
+    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, locale=locale)
     flow = flows.request_code(rt.base, phone, asker, idempotency_key=idempotency_key)
     return await _run(flow, rt)
 

@@ -36,18 +36,21 @@ def request_code(
     client_ip: str | None = None,
     captcha_token: str | None = None,
     idempotency_key: str | None = None,
+    locale: str | None = None,
     runtime: Runtime | None = None,
 ) -> CodeRequest:
     """Check the number, the captcha and every limit, record the request and queue the send.
 
     An ``idempotency_key`` is scoped by phone: the same key returns this phone's earlier
-    verification (within the code TTL), never another phone's. Raises ``RequestRefused`` for
+    verification (within the code TTL), never another phone's. ``locale`` (a language tag such
+    as "en" or "en-US") picks ``OTP_TEXT_EN``; one without a configured text gets ``OTP_TEXT``.
+    Raises ``RequestRefused`` for
     an expected refusal, ``ServiceUnavailable`` when Redis or the broker is down (nothing is
     spent then), ``SettingsError`` for a bad deployment, ``TypeError`` for a non-string
     ``client_ip``.
     """
     rt = runtime_or_default(runtime)
-    asker = Asker(client_ip=client_ip, captcha_token=captcha_token)
+    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, locale=locale)
     return run(flows.request_code(rt, phone, asker, idempotency_key=idempotency_key), rt.store)
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "VERIFIED_COOKIE",
     "VERIFIED_MAX_AGE",
     "client_address",
+    "first_language",
     "refusal_status",
     "sign",
     "unsign",
@@ -74,6 +75,13 @@ def client_address(
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return ""
+
+
+def first_language(accept_language: str | None) -> str | None:
+    """The first tag of an Accept-Language header ("en-US,en;q=0.9" gives "en-US"): the
+    language the SMS is written in, when the operator configured a text for it."""
+    first = (accept_language or "").split(",", 1)[0].split(";", 1)[0].strip()
+    return first if first and first != "*" else None
 
 
 _STATUSES: dict[str, int] = {

@@ -212,6 +212,7 @@ class _GatewayCalls:
         self.rt = rt
         self.lock = lock
         self.phone = claim.phone
+        self.text = rt.settings.codes.text_for(claim.locale)
         self.clock = clock
         self.policy = rt.retry_policy
         now = clock()
@@ -227,7 +228,7 @@ class _GatewayCalls:
         codes = self.rt.settings.codes
         return call_with_retries(
             lambda time_left: self.rt.provider.send_code(
-                self.phone, text=codes.message_text, code_length=codes.length, time_left=time_left
+                self.phone, text=self.text, code_length=codes.length, time_left=time_left
             ),
             deadline=self.deadline,
             policy=replace(

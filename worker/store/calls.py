@@ -99,6 +99,7 @@ class CreateArgs(TypedDict):
     record_ttl_ms: int
     send_window_ms: int
     max_attempts: int
+    extra_fields: NotRequired[Mapping[str, str]]  # more fields for the record (the locale)
 
 
 class AbandonArgs(TypedDict):
@@ -145,6 +146,7 @@ def create_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[CreateArgs])
                 "phone_key": gate.phone_key,
                 "prefix_key": gate.prefix_key,
                 "requester": gate.ip_key or "",
+                **a.get("extra_fields", {}),
             },
             "gate": gate_arg(gate, f"{verification_id}:1"),
         },

@@ -96,6 +96,7 @@ class Claim:
     resumed: bool = False  # claimed from `sending`: an earlier send's request may have gone out
     # resumed: how long ago the last attempt that may have been accepted started (None: unknown)
     since_attempt_ms: int | None = None
+    locale: str = ""  # the language code the text is picked by ("": the default text)
 
 
 @dataclass(frozen=True, slots=True)

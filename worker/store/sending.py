@@ -34,6 +34,7 @@ class Sending(StoreCore):
             lock_ms=int(out.get("lock_ms", 0)),
             resumed=bool(out.get("resumed", False)),
             since_attempt_ms=None if since is None else int(since),
+            locale=str(out.get("locale") or ""),
         )
 
     @guarded

@@ -6,7 +6,12 @@ import logging
 from dataclasses import dataclass
 
 from worker.api.flows.refusals import CAPTCHA_REQUIRED, NOT_ENABLED, refuse, refused
-from worker.api.flows.validation import NOT_FOUND, client_ip_subject, require_verification_id
+from worker.api.flows.validation import (
+    NOT_FOUND,
+    client_ip_subject,
+    locale_fields,
+    require_verification_id,
+)
 from worker.api.gate import sms_gate
 from worker.api.io import Flow, blocking, on_store
 from worker.api.results import CodeRequest
@@ -33,6 +38,7 @@ class Asker:
 
     client_ip: str | None = None
     captcha_token: str | None = None
+    locale: str | None = None  # picks OTP_TEXT_<XX> at send time
 
 
 def _check_captcha(rt: Runtime, asker: Asker) -> Flow[bool]:
@@ -120,6 +126,7 @@ def request_code(
         record_ttl_ms=s.codes.record_ttl_seconds * 1000,
         send_window_ms=s.codes.send_deadline_seconds * 1000,
         max_attempts=s.codes.max_attempts,
+        extra_fields=locale_fields(asker.locale),
     )
     if isinstance(out, Refusal):
         raise (yield from refused(out))

@@ -6,8 +6,15 @@ from worker.core.codes import is_verification_id
 from worker.core.gate import ip_subject
 from worker.core.outcomes import RefusalCode
 from worker.errors import RequestRefused, VerificationNotFound
+from worker.settings import locale_key
 
-__all__ = ["NOT_FOUND", "client_ip_subject", "require_code_text", "require_verification_id"]
+__all__ = [
+    "NOT_FOUND",
+    "client_ip_subject",
+    "locale_fields",
+    "require_code_text",
+    "require_verification_id",
+]
 
 NOT_FOUND = "no such verification"
 
@@ -34,3 +41,12 @@ def require_code_text(code: object) -> None:
     """A code must be the string typed: an int would lose leading zeros and burn an attempt."""
     if not isinstance(code, str):
         raise TypeError(f"code must be a str (as typed), not {type(code).__name__}")
+
+
+def locale_fields(locale: object) -> dict[str, str]:
+    """The record's ``locale`` field: a language code's primary subtag ("EN"). A tag that
+    names no language (empty, "*", too long) is left out, so the default text is sent."""
+    if locale is not None and not isinstance(locale, str):
+        raise TypeError(f"locale must be a str or None, not {type(locale).__name__}")
+    key = locale_key(locale) if locale else ""
+    return {"locale": key} if 2 <= len(key) <= 3 and key.isascii() and key.isalpha() else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.translation import get_language_from_request
 
-__all__ = ["texts"]
+__all__ = ["request_language", "texts"]
 
 _TEXTS: dict[str, dict[str, str]] = {
     "ru": {
@@ -53,8 +53,13 @@ _TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+def request_language(request: HttpRequest) -> str:
+    """The request's language code (LocaleMiddleware's, else its headers'): the SMS's too."""
+    return getattr(request, "LANGUAGE_CODE", "") or get_language_from_request(request) or "ru"
+
+
 def texts(request: HttpRequest) -> dict[str, str]:
-    lang = getattr(request, "LANGUAGE_CODE", "") or get_language_from_request(request) or "ru"
+    lang = request_language(request)
     return _TEXTS["en" if lang.lower().startswith("en") else "ru"]
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from worker.api.producer import request_code, resend
 from worker.errors import RequestRefused, ServiceUnavailable, VerificationNotFound
 from worker.integrations.django import conf
-from worker.integrations.django.texts import language, texts
+from worker.integrations.django.texts import language, request_language, texts
 from worker.integrations.django.web import client_ip
 
 _SESSION = "targetsms_verification"
@@ -60,6 +60,7 @@ def phone(request: HttpRequest) -> HttpResponse:
                 request.POST.get("phone", ""),
                 client_ip=client_ip(request),
                 captcha_token=_token(request),
+                locale=request_language(request),
                 runtime=conf.runtime(),
             )
         except RequestRefused as exc:

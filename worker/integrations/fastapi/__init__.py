@@ -23,6 +23,7 @@ from worker.integrations.common import (
     VERIFIED_COOKIE,
     VERIFIED_MAX_AGE,
     client_address,
+    first_language,
     refusal_status,
     sign,
     unsign,
@@ -94,7 +95,10 @@ async def request_code(form: PhoneForm, request: Request, response: Response) ->
     """Send a code to ``phone``; the verification is remembered in a cookie."""
     try:
         req = await aio.request_code(
-            form.phone, client_ip=_ip(request), captcha_token=form.captcha_token
+            form.phone,
+            client_ip=_ip(request),
+            captcha_token=form.captcha_token,
+            locale=first_language(request.headers.get("accept-language")),
         )
     except RequestRefused as exc:
         return _refused(exc)
