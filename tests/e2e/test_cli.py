@@ -193,11 +193,31 @@ def test_check_reports_each_part(
     assert [
         line.split()[0] for line in text.stdout.splitlines() if not line.startswith("note")
     ] == ["ok"] * 6
-    assert "text      1 SMS part with a 6-digit code" in text.stdout
+    assert "text      OTP_TEXT: 1 SMS part with a 6-digit code: TestShop" in text.stdout
     bad = run(make_settings(redis_url, sandbox, TARGETSMS_PASSWORD=PASSWORD + "x"), "check")
     assert bad.returncode == 1
     failed = {c["part"]: c["detail"] for c in json.loads(bad.stdout)["checks"] if not c["ok"]}
     assert failed["gateway"].startswith("auth_failed: ")
+
+
+def test_check_shows_each_text_as_sent_with_the_webotp_line_and_its_parts(
+    redis_url: str, sandbox: Sandbox
+) -> None:
+    settings = make_settings(
+        redis_url,
+        sandbox,
+        OTP_TEXT_EN="TestShop code {код}",
+        OTP_WEBOTP_DOMAIN="shop.example.ru",
+        OTP_MAX_SMS_PARTS=2,
+    )
+    report = json.loads(run(settings, "check").stdout)
+    texts = [c["detail"] for c in report["checks"] if c["part"] == "text"]
+    assert texts == [
+        "OTP_TEXT: 2 SMS parts with a 6-digit code: TestShop: код для входа {код}. Никому не "
+        "сообщайте его. \u23ce @shop.example.ru #{код}",
+        "OTP_TEXT_EN: 1 SMS part with a 6-digit code: TestShop code {код} \u23ce "
+        "@shop.example.ru #{код}",
+    ]
 
 
 def test_check_reports_a_guessable_flower_password_and_secret_key(

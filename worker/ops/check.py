@@ -48,6 +48,24 @@ def run_checks(out: TextIO, *, text: bool = False) -> int:
     return 0 if ok else 1
 
 
+def _texts(settings: Settings) -> list[Check]:
+    """Each text as it is sent (the WebOTP line included) and its SMS parts: the text itself
+    holds no secret, and the operator must see what a phone shows."""
+    codes = settings.codes
+    out = []
+    named = [("OTP_TEXT", None), *((f"OTP_TEXT_{k}", k) for k, _ in codes.locale_texts)]
+    for name, locale in named:
+        text = codes.text_for(locale)
+        parts = sms_parts(text.replace(CODE_PLACEHOLDER, "0" * codes.length))
+        plural = "s" if parts > 1 else ""
+        shown = text.replace("\n", " \u23ce ")  # a line break, visibly
+        out.append(
+            Check("text", True, f"{name}: {parts} SMS part{plural} with a "
+                  f"{codes.length}-digit code: {shown}")
+        )  # fmt: skip
+    return out
+
+
 def collect() -> tuple[list[Check], list[str]]:
     checks: list[Check] = []
     notes: list[str] = []
@@ -61,10 +79,7 @@ def collect() -> tuple[list[Check], list[str]]:
         notes.append("FLOWER_BASIC_AUTH is not set: `celery -A worker flower` refuses to start")
     sender, service = settings.gateway.sender, settings.codes.service_name
     checks.append(Check("settings", True, f"sender {sender}, service {service}"))
-    codes = settings.codes
-    parts = sms_parts(codes.message_text.replace(CODE_PLACEHOLDER, "0" * codes.length))
-    plural = "s" if parts > 1 else ""
-    checks.append(Check("text", True, f"{parts} SMS part{plural} with a {codes.length}-digit code"))
+    checks += _texts(settings)
     if settings.captcha.mode == "off":
         notes.append("captcha is off here: make sure your form checks one (the guide requires it)")
     rt = Runtime.from_settings(settings)

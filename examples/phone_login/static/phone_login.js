@@ -1,4 +1,5 @@
-// Countdowns (rate limits, the resend cooldown) and the live delivery status (Server-Sent Events).
+// Countdowns (rate limits, the resend cooldown), the live delivery status (Server-Sent Events)
+// and the code filled from the SMS (WebOTP).
 (function () {
   "use strict";
 
@@ -34,5 +35,16 @@
       status.textContent = labels[stage] || stage;
       if (stage === "gone") source.close();
     });
+  }
+
+  // WebOTP: with OTP_WEBOTP_DOMAIN set, the SMS ends with "@<domain> #<code>" and the browser
+  // offers the code; the input's autocomplete="one-time-code" covers the keyboards that read it.
+  var code = document.getElementById("code");
+  if (code && "OTPCredential" in window) {
+    var abort = new AbortController();
+    code.form.addEventListener("submit", function () { abort.abort(); });
+    navigator.credentials.get({otp: {transport: ["sms"]}, signal: abort.signal})
+      .then(function (otp) { if (otp) code.value = otp.code; })
+      .catch(function () {});
   }
 })();
