@@ -22,8 +22,9 @@ from typing import Any
 
 import phonenumbers
 
-from worker.core.phone import deny_prefix_problem
+from worker.core.phone import InvalidPhone, deny_prefix_problem, parse_phone
 from worker.core.secrets import secret_problems, token_problem
+from worker.core.test_numbers import test_number_problems
 from worker.errors import InvalidRequest, SettingsError
 from worker.http.urls import url_problem
 from worker.providers.targetsms.client import (
@@ -195,6 +196,9 @@ class AbuseSettings:
     pumping_min_conversion: float = env("OTP_PUMPING_MIN_CONVERSION", 0.2, lo=0, hi=1)
     pumping_cooloff_seconds: int = env("OTP_PUMPING_COOLOFF_SECONDS", 3600, lo=1, hi=30 * _DAY)
     pumping_action: str = env("OTP_PUMPING_ACTION", "captcha")  # captcha, refuse
+    # Fixed codes, no SMS: "+12125550123:123456,..." (off when empty; see core/test_numbers).
+    test_numbers: tuple[str, ...] = env("OTP_TEST_NUMBERS", ())
+    test_numbers_outside_reserved: bool = env("OTP_TEST_NUMBERS_OUTSIDE_RESERVED", False)
 
 
 @dataclass(frozen=True)
@@ -247,6 +251,19 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     # The low-balance alert's threshold, exported by `targetsms metrics` as a gauge.
     balance_alert_below: float = env("OTP_BALANCE_ALERT_BELOW", 100.0, lo=0, hi=1e12)
+
+    @functools.cached_property
+    def test_codes(self) -> dict[str, str]:
+        """OTP_TEST_NUMBERS as E.164 number -> fixed code (entries that do not parse are left
+        out here and reported by ``problems``)."""
+        out: dict[str, str] = {}
+        for entry in self.abuse.test_numbers:
+            number, _, code = entry.partition(":")
+            try:
+                out[parse_phone(number, self.abuse.default_region).e164] = code.strip()
+            except InvalidPhone:
+                continue
+        return out
 
     @property
     def broker(self) -> str:
@@ -377,6 +394,7 @@ class Settings:
             out.append("OTP_TRUSTED_PROXY_HEADER must be a header name such as X-Forwarded-For")
         if a.pumping_action not in ("captcha", "refuse"):
             out.append("OTP_PUMPING_ACTION must be captcha or refuse")
+        out += _test_number_problems(self)
         if any(deny_prefix_problem(p) for p in a.deny_prefixes):
             out.append("OTP_DENY_PREFIXES must list + and ASCII digits, e.g. +7,+44,+7999")
         if c.ttl_seconds > c.record_ttl_seconds:
@@ -429,6 +447,26 @@ def _one_text_problem(c: CodeSettings, name: str, locale: str | None) -> str | N
             "shorten it or raise OTP_MAX_SMS_PARTS"
         )
     return None
+
+
+def _test_number_problems(s: Settings) -> list[str]:
+    a = s.abuse
+    unparsed = [
+        f"OTP_TEST_NUMBERS entry {i} must be <phone>:<code>, comma-separated"
+        for i, entry in enumerate(a.test_numbers, start=1)
+        if ":" not in entry or _unparsed(entry.partition(":")[0], a.default_region)
+    ]
+    return unparsed + test_number_problems(
+        s.test_codes, s.codes.length, outside_reserved=a.test_numbers_outside_reserved
+    )
+
+
+def _unparsed(number: str, region: str) -> bool:
+    try:
+        parse_phone(number, region)
+    except InvalidPhone:
+        return True
+    return False
 
 
 def _control_character_problems(g: GatewaySettings) -> list[str]:

@@ -209,8 +209,12 @@ def test_check_shows_each_text_as_sent_with_the_webotp_line_and_its_parts(
         OTP_TEXT_EN="TestShop code {код}",
         OTP_WEBOTP_DOMAIN="shop.example.ru",
         OTP_MAX_SMS_PARTS=2,
+        OTP_TEST_NUMBERS=("+12125550123:424242",),
     )
     report = json.loads(run(settings, "check").stdout)
+    [note] = [n for n in report["notes"] if n.startswith("OTP_TEST_NUMBERS")]
+    assert note.startswith("OTP_TEST_NUMBERS: 1 number get a fixed code and no SMS (logged as ")
+    assert "5550123" not in note
     texts = [c["detail"] for c in report["checks"] if c["part"] == "text"]
     assert texts == [
         "OTP_TEXT: 2 SMS parts with a 6-digit code: TestShop: код для входа {код}. Никому не "

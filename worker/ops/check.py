@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from kombu import Connection
 
+from worker.core.codes import pseudonym
 from worker.core.endpoint import endpoint
 from worker.core.secrets import flower_auth_problems
 from worker.errors import GatewayError
@@ -66,6 +67,18 @@ def _texts(settings: Settings) -> list[Check]:
     return out
 
 
+def _test_numbers_note(settings: Settings) -> str:
+    """How many test numbers and who, by the pseudonym their send logs carry (no number)."""
+    who = ", ".join(
+        pseudonym(settings.pseudonym_secret, "phone", phone)[:12] for phone in settings.test_codes
+    )
+    n = len(settings.test_codes)
+    return (
+        f"OTP_TEST_NUMBERS: {n} number{'s' if n > 1 else ''} get a fixed code and no SMS "
+        f"(logged as {who}; counted in targetsms_test_number_sends)"
+    )
+
+
 def collect() -> tuple[list[Check], list[str]]:
     checks: list[Check] = []
     notes: list[str] = []
@@ -80,6 +93,8 @@ def collect() -> tuple[list[Check], list[str]]:
     sender, service = settings.gateway.sender, settings.codes.service_name
     checks.append(Check("settings", True, f"sender {sender}, service {service}"))
     checks += _texts(settings)
+    if settings.test_codes:
+        notes.append(_test_numbers_note(settings))
     if settings.captcha.mode == "off":
         notes.append("captcha is off here: make sure your form checks one (the guide requires it)")
     rt = Runtime.from_settings(settings)

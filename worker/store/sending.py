@@ -70,6 +70,7 @@ class Sending(StoreCore):
         poll_grace_ms: int,
         poll_batch: int,
         timings: GatewayTimings | None = None,
+        test_number: bool = False,
     ) -> Stored:
         k = self.keys
         out = self._verification_step(
@@ -89,6 +90,7 @@ class Sending(StoreCore):
                 "poll_grace_ms": poll_grace_ms,
                 "poll_batch": poll_batch,
                 "timings": taken(timings),
+                "test_number": test_number,
             },
         )
         if out["outcome"] != "sent":

@@ -19,6 +19,7 @@ class Families:
     """Every metric this exporter serves (``describe`` lists them empty, ``collect`` fills)."""
 
     sent: CounterMetricFamily
+    test_number_sends: CounterMetricFamily
     failed: CounterMetricFamily
     refused: CounterMetricFamily
     verifications: CounterMetricFamily
@@ -36,6 +37,10 @@ class Families:
         return cls(
             sent=CounterMetricFamily(
                 "targetsms_sms_sent", "SMS the gateway accepted (all time, every worker)"
+            ),
+            test_number_sends=CounterMetricFamily(
+                "targetsms_test_number_sends",
+                "sends to OTP_TEST_NUMBERS: a fixed code stored, no SMS, nothing spent",
             ),
             failed=CounterMetricFamily(
                 "targetsms_sms_failed",

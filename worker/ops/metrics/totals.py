@@ -34,6 +34,7 @@ def collect_totals(f: Families, store: Store) -> bool:
 def fill_totals(f: Families, totals: dict[str, str]) -> None:
     """The ``totals`` hash (see ``Store.totals``) as counters and histograms."""
     f.sent.add_metric([], stored_float(totals.get("sms_sent")))
+    f.test_number_sends.add_metric([], stored_float(totals.get("test_number_sends")))
     by_prefix = (
         ("sms_failed:", f.failed),
         ("refused:", f.refused),

@@ -5,7 +5,8 @@
 --       7 the id_sms index (pushed statuses name only the id_sms)
 -- ARGV: 1 JSON {token, code_hmac, id_sms, status, ttl_ms, first_poll_ms (0: nothing to poll),
 --       channel, id, max_attempts, poll_ttl_ms, poll_slack_ms, poll_grace_ms, poll_batch,
---       timings (the send's gateway requests, see count_timings)}
+--       timings (the send's gateway requests, see count_timings), test_number (a fixed code,
+--       no SMS: counted as test_number_sends, not as an SMS sent or delivered)}
 -- Answers {outcome = 'sent', due_ms, delay_ms} (0, 0: no poll task to queue)
 --       | {outcome = 'discarded', state}
 local r = KEYS[1]
@@ -18,8 +19,12 @@ redis.call('HSET', r, 'state', 'sent', 'updated_at', now, 'code_hmac', a.code_hm
   'expires_at', now + a.ttl_ms, 'attempts_left', a.max_attempts, 'polls', 0)
 redis.call('HDEL', r, 'error_code', 'error_message', 'claim')
 redis.call('SET', KEYS[7], a.id, 'PX', math.max(redis.call('PTTL', r), a.poll_ttl_ms))
-count(KEYS[6], 'sms_sent', 1)
-count(KEYS[6], 'delivery:' .. a.status, 1)
+if a.test_number then
+  count(KEYS[6], 'test_number_sends', 1)
+else
+  count(KEYS[6], 'sms_sent', 1)
+  count(KEYS[6], 'delivery:' .. a.status, 1)
+end
 record_event(r, KEYS[2], a.channel, a.id, 'sent', {delivery_status = a.status})
 if a.first_poll_ms > 0 then
   redis.call('ZADD', KEYS[4], now + a.first_poll_ms, a.id)
