@@ -86,9 +86,15 @@ def test_a_fresh_fastapi_app_logs_in_by_phone(
         assert right.json() == {"ok": True}
         assert VERIFIED_COOKIE in right.headers["set-cookie"]
 
+        proof = client.cookies.get(VERIFIED_COOKIE)
+        assert proof is not None
+
         login = client.post("/login")
         assert login.json() == {"logged_in": PHONE}
         assert client.post("/login").status_code == 401  # the proof is used once
+        # Whoever copied the cookie replays it within its five minutes: consumed server-side.
+        client.cookies.set(VERIFIED_COOKIE, proof)
+        assert client.post("/login").status_code == 401
 
 
 def test_cookies_are_signed_and_the_proxy_header_is_trusted_only_when_told(

@@ -46,6 +46,11 @@ _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRuntime] = 
 _shared_pool: ThreadPoolExecutor | None = None
 
 
+def loop_runtime() -> AsyncRuntime:
+    """This event loop's runtime (what the functions here use without ``runtime=``)."""
+    return _rt(None)
+
+
 def _rt(runtime: AsyncRuntime | None) -> AsyncRuntime:
     """The given runtime, or this loop's (a Redis client cannot be shared between loops)."""
     global _shared_pool

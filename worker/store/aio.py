@@ -131,6 +131,18 @@ class AsyncStore:
             return calls.loaded(await pipe.execute())
 
     @_guarded
+    async def issue_proof(self, proof_id: str, verification_id: str, ttl_ms: int) -> None:
+        """Remember, for ``ttl_ms``, that ``proof_id`` proves ``verification_id`` once."""
+        await self._redis.set(self.keys.proof(proof_id), verification_id, px=ttl_ms, nx=True)
+
+    @_guarded
+    async def take_proof(self, proof_id: str) -> str | None:
+        """The verification ``proof_id`` proves, consumed atomically (GETDEL): a second
+        request with the same proof, however close, gets None."""
+        found = await self._redis.getdel(self.keys.proof(proof_id))
+        return found.decode() if isinstance(found, bytes) else found
+
+    @_guarded
     async def count_refusal(self, reason: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             calls.queue_refusal_count(pipe, self.keys, self.stats_key(), reason)

@@ -27,6 +27,10 @@ class Keys:
     def idempotency(self, digest: str) -> str:
         return f"{self.prefix}idem:{digest}"
 
+    def proof(self, proof_id: str) -> str:
+        """A one-time proof that a browser verified a verification (the FastAPI router's)."""
+        return f"{self.prefix}proof:{proof_id}"
+
     def sms(self, id_sms: str) -> str:
         """Which verification a gateway message id belongs to (pushes name only the id_sms)."""
         return f"{self.prefix}sms:{id_sms}"

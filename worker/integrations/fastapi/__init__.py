@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from worker import aio
+from worker.core.codes import new_verification_id
 from worker.errors import RequestRefused, ServiceUnavailable, VerificationNotFound
 from worker.integrations.common import (
     PENDING_COOKIE,
@@ -123,8 +124,12 @@ async def check(form: CodeForm, request: Request, response: Response) -> Any:
             body["retry_after"] = result.retry_after
         return JSONResponse(body, status_code=429 if result.retry_after else 400)
     response.delete_cookie(PENDING_COOKIE, path="/")
+    # The cookie names a one-time proof, not the verification: the server consumes it on use,
+    # so a copied cookie cannot log in a second time within its five minutes.
+    proof_id = new_verification_id()
+    await aio.loop_runtime().store.issue_proof(proof_id, verification_id, VERIFIED_MAX_AGE * 1000)
     _set_cookie(
-        response, VERIFIED_COOKIE, sign(_settings(), "verified", verification_id), VERIFIED_MAX_AGE
+        response, VERIFIED_COOKIE, sign(_settings(), "verified", proof_id), VERIFIED_MAX_AGE
     )
     return {"ok": True}
 
@@ -165,10 +170,16 @@ async def status(request: Request) -> Any:
 
 
 async def verified_phone(request: Request, response: Response) -> str:
-    """The E.164 number this browser just proved (once: the proof is cleared), or 401."""
-    verification_id = unsign(
+    """The E.164 number this browser just proved (once: the proof is consumed), or 401."""
+    proof_id = unsign(
         _settings(), "verified", request.cookies.get(VERIFIED_COOKIE), max_age=VERIFIED_MAX_AGE
     )
+    verification_id = None
+    if proof_id is not None:
+        try:
+            verification_id = await aio.loop_runtime().store.take_proof(proof_id)
+        except ServiceUnavailable as exc:
+            raise HTTPException(503, {"error": "unavailable", "message": str(exc)}) from None
     phone = None
     if verification_id is not None:
         try:
