@@ -206,12 +206,18 @@ class FakeClock:
         import time
 
         self.now = time.time()
+        self.slept: list[float] = []  # every ``sleep``, in order
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """A ``time.sleep`` for code that takes one: the wait passes at once, on this clock."""
+        self.slept.append(seconds)
+        self.advance(seconds)
 
 
 def runtime_with_clock(

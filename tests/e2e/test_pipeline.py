@@ -7,7 +7,15 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings, wait_until
+from helpers import (
+    PASSWORD,
+    FakeClock,
+    Sandbox,
+    WorkerProcess,
+    make_settings,
+    runtime_with_clock,
+    wait_until,
+)
 
 from worker import get_status, request_code, resend, verify_code
 from worker.runtime import Runtime
@@ -91,15 +99,23 @@ def test_wrong_codes_until_locked(
 def test_code_expires(
     redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    settings = make_settings(redis_url, sandbox, OTP_TTL_SECONDS=2)
+    """The worker stores the code with the TTL of its settings; the producer that verifies reads
+    a ``FakeClock`` started once the code is stored, so the TTL passes without sleeping."""
+    settings = make_settings(redis_url, sandbox, OTP_TTL_SECONDS=120)
     rt = Runtime.from_settings(settings)
     start_worker(settings)
     req = request_code(PHONE, runtime=rt)
     wait_until(lambda: get_status(req.id, runtime=rt).state == "sent")
     code = sandbox.last_code(PHONE)
-    time.sleep(2.2)
-    assert verify_code(req.id, code, runtime=rt).reason == "expired"
+    clock = FakeClock()  # at or after the worker stored the code
+    later = runtime_with_clock(settings, clock)
+    clock.advance(110)  # inside the TTL, even if storing was seconds before the clock started
+    wrong = "9" * 6 if code != "9" * 6 else "8" * 6
+    assert verify_code(req.id, wrong, runtime=later).reason == "wrong"
+    clock.advance(10)  # the TTL's end
+    assert verify_code(req.id, code, runtime=later).reason == "expired"
     assert get_status(req.id, runtime=rt).state == "expired"
+    later.close()
     rt.close()
 
 

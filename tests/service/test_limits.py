@@ -5,47 +5,19 @@ Real Redis, real HTTP; nothing of ours is patched."""
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from captcha_standin import SECRET, StandIn, token
-from helpers import FakeClock, make_settings, raw_redis, runtime_with_clock
+from gate_calls import PHONE, attempt, runtime
+from helpers import FakeClock, make_settings, runtime_with_clock
 
 from worker import RequestRefused, request_code, verify_code
 from worker.ops.stats import read_stats
 from worker.providers.memory import InMemoryProvider
-from worker.queue.names import POLL_QUEUE, SEND_QUEUE
-from worker.runtime import Runtime
 from worker.steps.sending import send_verification
 
-PHONE = "+79001234567"
-
-
-def runtime(redis_url: str, sms: InMemoryProvider, **overrides: object) -> Runtime:
-    return Runtime.from_settings(make_settings(redis_url, **overrides), provider=sms)
-
-
-def attempt(rt: Runtime, phone: str, **kwargs: object) -> str:
-    """'ok' or the refusal code."""
-    try:
-        request_code(phone, runtime=rt, **kwargs)  # type: ignore[arg-type]
-    except RequestRefused as exc:
-        return exc.code
-    return "ok"
-
-
-@pytest.fixture(autouse=True)
-def drop_queued_messages(redis_url: str) -> Iterator[None]:
-    """These tests queue sends that no worker takes; leave the broker clean for the next."""
-    yield
-    import redis
-
-    redis.Redis.from_url(redis_url).delete(SEND_QUEUE, POLL_QUEUE)
+pytestmark = pytest.mark.usefixtures("drop_queued_messages")
 
 
 @pytest.mark.parametrize(
@@ -176,106 +148,6 @@ def test_200_simultaneous_requests_for_one_phone_give_one_sms(
     assert Counter(results) == {"ok": 1, "rate_limited": 199}
     assert send_verification(rt, ids[0]).result == "sent"
     assert len([m for m in sms.outbox if m.phone == PHONE]) == 1
-
-
-def test_deny_list_from_settings_and_from_the_cli(redis_url: str, sms: InMemoryProvider) -> None:
-    rt = runtime(redis_url, sms, OTP_DENY_PREFIXES=("+7999123",))
-    assert attempt(rt, "+79991234567") == "phone_not_allowed"
-    env = {**os.environ, **rt.settings.to_env()}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "worker.ops.cli", *args],
-            env=env, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-
-    assert cli("block", "+7900 55").returncode == 0
-    assert attempt(rt, "+79005512345") == "phone_not_allowed"
-    assert attempt(rt, "+79005612345") == "ok"
-    assert "+790055" in cli("block").stdout
-    assert cli("unblock", "+790055").returncode == 0
-    assert attempt(rt, "+79005512345") == "ok"
-    assert cli("block", "7900").returncode == 2  # not a prefix: usage error
-
-
-def test_brute_force_gets_at_most_max_attempts_comparisons(
-    redis_url: str, sms: InMemoryProvider
-) -> None:
-    rt = runtime(redis_url, sms, OTP_VERIFY_MAX_PER_PHONE_PER_HOUR=0)
-    req = request_code(PHONE, runtime=rt)
-    send_verification(rt, req.id)
-    real = sms.last_code(PHONE)
-    reasons: Counter[str] = Counter()
-    for guess in range(1_000):  # a hundred times the attempts: enough to show the lock holds
-        candidate = f"{guess:06d}"
-        if candidate == real:
-            continue
-        reasons[verify_code(req.id, candidate, runtime=rt).reason] += 1
-    compares = int(raw_redis(rt).hget(rt.store.keys.record(req.id), "compares") or 0)
-    print(f"\nbrute force: 1,000 guesses -> {compares} comparisons, outcomes {dict(reasons)}")
-    assert compares == rt.settings.codes.max_attempts
-    assert reasons["wrong"] == rt.settings.codes.max_attempts - 1 and reasons["locked"] >= 990
-    assert verify_code(req.id, real, runtime=rt).reason == "locked"
-
-
-def test_wrong_codes_count_per_phone_and_per_ip_across_verifications(
-    redis_url: str, sms: InMemoryProvider
-) -> None:
-    rt = runtime(
-        redis_url, sms, OTP_VERIFY_MAX_PER_PHONE_PER_HOUR=4, OTP_VERIFY_MAX_PER_IP_PER_HOUR=6
-    )
-
-    def fresh(phone: str) -> str:
-        req = request_code(phone, runtime=rt)
-        send_verification(rt, req.id)
-        return req.id
-
-    # Per phone: rotating verifications does not multiply guesses.
-    a, b = fresh(PHONE), fresh(PHONE)
-    reasons = [verify_code(v, "000000", runtime=rt).reason for v in (a, a, b, b, b)]
-    assert reasons == ["wrong", "wrong", "wrong", "wrong", "rate_limited"]
-    c = fresh(PHONE)
-    limited = verify_code(c, sms.last_code(PHONE), runtime=rt)
-    assert limited.reason == "rate_limited" and limited.retry_after is not None
-    assert 0 < limited.retry_after <= 3600  # the lockout ends by itself
-    # Per IP: one client guessing across many phones.
-    ids = [fresh(f"+7900600{n:04d}") for n in range(7)]
-    ip = "198.51.100.77"
-    got = [verify_code(v, "000000", client_ip=ip, runtime=rt).reason for v in ids]
-    assert got == ["wrong"] * 6 + ["rate_limited"]
-
-
-def test_captcha_always_and_failures(redis_url: str, sms: InMemoryProvider) -> None:
-    with StandIn() as provider:
-        rt = runtime(
-            redis_url, sms, CAPTCHA_MODE="always", CAPTCHA_PROVIDER="yandex",
-            CAPTCHA_SECRET=SECRET, CAPTCHA_VERIFY_URL=provider.url("yandex"),
-            CAPTCHA_TIMEOUT_SECONDS=0.3,
-        )  # fmt: skip
-        assert attempt(rt, "+79001110001") == "captcha_required"
-        assert attempt(rt, "+79001110001", captcha_token=token("bad")) == "captcha_failed"
-        assert attempt(rt, "+79001110001", captcha_token=token("slow")) == "captcha_failed"
-        assert attempt(rt, "+79001110001", captcha_token=token("good")) == "ok"
-        sent_params = provider.received[-1].form
-        assert sent_params["secret"] == SECRET and sent_params["token"].startswith("good.")
-        stats = read_stats(rt.store)["last_hour"]["refused"]
-        assert stats == {"captcha_required": 1, "captcha_invalid": 1, "captcha_timeout": 1}
-
-
-def test_captcha_step_up_on_unusual_ip_volume(redis_url: str, sms: InMemoryProvider) -> None:
-    with StandIn() as provider:
-        rt = runtime(
-            redis_url, sms, CAPTCHA_MODE="step_up", CAPTCHA_PROVIDER="turnstile",
-            CAPTCHA_SECRET=SECRET, CAPTCHA_VERIFY_URL=provider.url("turnstile"),
-            OTP_STEP_UP_IP_PER_HOUR=2,
-        )  # fmt: skip
-        ip = "203.0.113.50"
-        phones = [f"+7900700{n:04d}" for n in range(4)]
-        results = [attempt(rt, p, client_ip=ip) for p in phones[:3]]
-        assert results == ["ok", "ok", "captcha_required"]
-        assert attempt(rt, phones[2], client_ip="203.0.113.51") == "ok"  # a normal client
-        good = attempt(rt, phones[3], client_ip=ip, captcha_token=token("good"))
-        assert good == "ok"
 
 
 def test_pumping_flags_a_prefix_that_never_verifies(

@@ -3,10 +3,6 @@ and a queue adapter that takes its hop from its owner, not from the process-wide
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 from celery import Celery
 
 from worker.queue.celery_app import CeleryQueue, celery_config, configure
@@ -59,18 +55,3 @@ def test_a_poll_countdown_hops_by_what_its_owner_says() -> None:
     queue.enqueue_poll("m", -1)
     assert [c for _, _, c in app.sent] == [7, 3, 0]
     assert {name for name, _, _ in app.sent} == {POLL_TASK}
-
-
-def test_importing_the_exporter_builds_no_celery_app_and_patches_nothing() -> None:
-    probe = (
-        "import json, sys\n"
-        "import worker.ops.metrics\n"
-        "from kombu.transport import TRANSPORT_ALIASES\n"
-        "print(json.dumps({'celery_app': 'worker.queue.celery_app' in sys.modules,\n"
-        "                  'redis': TRANSPORT_ALIASES['redis']}))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    seen = json.loads(out.stdout)
-    assert seen == {"celery_app": False, "redis": "kombu.transport.redis:Transport"}

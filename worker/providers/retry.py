@@ -80,6 +80,7 @@ def call_with_retries(
     policy: RetryPolicy | None = None,
     context: str = "",
     clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
     on_attempt: Callable[[], None] | None = None,
     maybe_sent: MaybeSent | None = None,
 ) -> T:
@@ -88,7 +89,8 @@ def call_with_retries(
 
     The last error is re-raised as it is. ``context`` (e.g. a verification id) goes into the
     retry log lines; it must not be a secret. ``on_attempt`` runs before each attempt and may
-    raise to stop the loop (anything but a ``GatewayError`` is never retried).
+    raise to stop the loop (anything but a ``GatewayError`` is never retried). ``clock`` and
+    ``sleep`` are where the deadline and the backoff read and spend time (tests: a fake clock).
     """
     policy = policy or RetryPolicy()
     budget = maybe_sent if maybe_sent is not None else MaybeSent()
@@ -116,6 +118,7 @@ def call_with_retries(
             multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.jitter
         ),
         before_sleep=log_retry,
+        sleep=sleep,
         reraise=True,
     )
     for attempt in retrying:

@@ -73,17 +73,29 @@ class _SendLock:
         ):
             raise _LockLost
 
-    def sleep_until(self, when: float, clock: Callable[[], float], accepted_at: float) -> None:
+    def sleep_until(
+        self,
+        when: float,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        accepted_at: float,
+    ) -> None:
         """Wait, keeping the lock: a copy of this message must not send into the window. The
         refused attempt was not accepted: the record goes back to ``accepted_at``."""
         step = self.ttl_ms / 3000
         self.extend(attempt_ago=clock() - accepted_at)
         while (left := when - clock()) > 0:
-            time.sleep(min(left, step))
+            sleep(min(left, step))
             self.extend()
 
 
-def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
+def send_verification(
+    rt: Runtime,
+    verification_id: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendOutcome:
     """Claim, call the gateway within the deadline, store the outcome under the same lock.
 
     The provider refuses a request identical to one it accepted shortly before
@@ -98,6 +110,9 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
     let any copy of the message claim it and run into the same refusal, or store beside it.
     It costs one pool slot for up to the window (TargetSMS: a minute), in a case that should
     be rare.
+
+    ``clock`` and ``sleep`` (tests: a ``FakeClock`` and its ``sleep``, beside a Store on the same
+    clock) are where the deadline, the window and the backoff read and spend time.
     """
     token = secrets.token_hex(8)
     lock_ttl_ms = int(rt.settings.lock_ttl_seconds * 1000)
@@ -116,7 +131,7 @@ def send_verification(rt: Runtime, verification_id: str) -> SendOutcome:
     # The gateway requests' timings ride on the step that ends the send (metrics, no round trip).
     with rt.store.gateway_timings() as timings:
         try:
-            result = _call_gateway(rt, lock, claim)
+            result = _call_gateway(_GatewayCalls(rt, lock, claim, clock, sleep))
         except _LockLost:
             log.warning("send %s: another worker took the send over; stopped", verification_id)
             return SendOutcome(SendVerdict.SKIPPED)
@@ -165,11 +180,10 @@ def _since(claim: Claim) -> float | None:
     return (claim.since_attempt_ms or 0) / 1000  # a record without the note: the claim itself
 
 
-def _call_gateway(rt: Runtime, lock: _SendLock, claim: Claim) -> SendResult:
+def _call_gateway(calls: _GatewayCalls) -> SendResult:
     """Call with retries within the deadline. A duplicate refusal that follows a request of
     ours that may have been accepted is waited out, holding the lock, and the call made again."""
-    calls = _GatewayCalls(rt, lock, claim)
-    vid = lock.verification_id
+    vid = calls.lock.verification_id
     while True:
         try:
             result = calls.with_retries()
@@ -210,13 +224,19 @@ class _GatewayCalls:
     accepted (a duplicate refusal's window runs from there)."""
 
     def __init__(
-        self, rt: Runtime, lock: _SendLock, claim: Claim, clock: Callable[[], float] = time.time
+        self,
+        rt: Runtime,
+        lock: _SendLock,
+        claim: Claim,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
     ) -> None:
         self.rt = rt
         self.lock = lock
         self.phone = claim.phone
         self.text = rt.settings.codes.text_for(claim.locale)
         self.clock = clock
+        self.sleep = sleep
         self.policy = rt.retry_policy
         now = clock()
         self.deadline = now + claim.left_ms / 1000
@@ -239,6 +259,7 @@ class _GatewayCalls:
             ),
             context=self.lock.verification_id,
             clock=self.clock,
+            sleep=self.sleep,
             on_attempt=self._before_attempt,
             maybe_sent=self.maybe_sent,
         )
@@ -267,7 +288,7 @@ class _GatewayCalls:
         return at
 
     def wait_until(self, when: float, accepted_at: float) -> None:
-        self.lock.sleep_until(when, self.clock, accepted_at=accepted_at)
+        self.lock.sleep_until(when, self.clock, self.sleep, accepted_at=accepted_at)
         self.waited_for = accepted_at
 
     def log_failure(self, exc: GatewayError) -> None:

@@ -1,0 +1,116 @@
+"""The ``poll_status`` task and the worker-start hook (tasks/poll.py), run in-process (Celery's
+apply) on a real Redis, a ``FakeClock`` and the in-memory provider: one batched ``state``
+request, statuses stored, the next poll queued through the runtime's queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from helpers import FakeClock, make_settings, raw_redis, runtime_with_clock
+
+# The module, not the task: pytest's collection would evaluate Celery's task proxy (and so the
+# app's configuration) before the session runtime exists.
+from tasks import poll as poll_module
+from worker import get_status, request_code
+from worker.providers.memory import InMemoryProvider
+from worker.runtime import Runtime, get_runtime, set_runtime
+from worker.steps.sending import send_verification
+
+
+class PollRecorder:
+    """A ``TaskQueue`` that keeps the polls it was given (the interface, not our Celery code)."""
+
+    def __init__(self) -> None:
+        self.polls: list[tuple[str, float]] = []
+
+    def enqueue_send(self, verification_id: str) -> None:
+        """The producer's sends are not what these tests look at."""
+
+    def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
+        self.polls.append((marker, delay_seconds))
+
+
+@pytest.fixture
+def worker_runtime(redis_url: str, sms: InMemoryProvider) -> Iterator[tuple[Runtime, FakeClock]]:
+    """The process runtime a worker's tasks read, on a fake clock and a recording queue."""
+    clock = FakeClock()
+    base = runtime_with_clock(make_settings(redis_url), clock, sms)
+    rt = Runtime(base.settings, base.store, task_queue=PollRecorder(), sms_provider=sms)
+    previous = get_runtime()
+    set_runtime(rt)
+    yield rt, clock
+    set_runtime(previous)
+    rt.close()
+
+
+def queued(rt: Runtime) -> list[tuple[str, float]]:
+    assert isinstance(rt.task_queue, PollRecorder)
+    return rt.task_queue.polls
+
+
+def sent_ids(rt: Runtime, count: int) -> tuple[list[str], str]:
+    """``count`` sent verifications and the marker of the one poll task their sends share."""
+    ids, markers = [], []
+    for n in range(count):
+        req = request_code(f"+7900444{n:04d}", runtime=rt)
+        outcome = send_verification(rt, req.id)
+        ids.append(req.id)
+        if outcome.poll is not None:
+            markers.append(outcome.poll.marker)
+    (marker,) = markers
+    return ids, marker
+
+
+def test_a_poll_asks_once_for_every_due_id_and_queues_the_next_for_the_pending(
+    worker_runtime: tuple[Runtime, FakeClock], sms: InMemoryProvider
+) -> None:
+    rt, clock = worker_runtime
+    ids, marker = sent_ids(rt, 3)
+    sms.statuses.update({m.id_sms: "deliver" for m in sms.outbox[:2]})  # the third stays "send"
+    clock.advance(rt.settings.polling.first_delay_seconds + 0.1)
+    result = poll_module.poll_status.apply(args=[marker])
+    assert result.successful() and result.result == 3  # ids asked, in one request
+    ((asked,),) = [sms.state_requests]  # one request, for all three
+    assert sorted(asked) == sorted(m.id_sms for m in sms.outbox)
+    assert [get_status(i, runtime=rt).delivery_status for i in ids] == [
+        "deliver",
+        "deliver",
+        "send",
+    ]
+    ((next_marker, delay),) = queued(rt)  # the pending one is polled again, later
+    assert next_marker and 0 < delay <= rt.settings.polling.max_delay_seconds + 1
+
+
+def test_a_poll_with_nothing_due_asks_nothing(
+    worker_runtime: tuple[Runtime, FakeClock], sms: InMemoryProvider
+) -> None:
+    rt, _ = worker_runtime
+    _, marker = sent_ids(rt, 1)  # its first poll is not due yet
+    assert poll_module.poll_status.apply(args=[marker]).result == 0
+    assert sms.state_requests == []
+
+
+def test_a_worker_that_starts_re_arms_polling_for_what_is_pending(
+    worker_runtime: tuple[Runtime, FakeClock], sms: InMemoryProvider
+) -> None:
+    """A poll task lost with a broker: the next worker to start queues one again once the lost
+    one's marker has expired (its grace after the due time, in Redis's own time); before that
+    the task is taken to be on its way."""
+    rt, _ = worker_runtime
+    sent_ids(rt, 2)
+    poll_module.resume_polling()
+    assert queued(rt) == []  # the sends' poll task is still on its way
+    raw_redis(rt).delete(rt.store.keys.poll_marker)  # ... until its marker expires
+    poll_module.resume_polling()
+    ((marker, delay),) = queued(rt)
+    assert marker and delay >= 0
+    assert sms.state_requests == []  # the hook only queues; the task asks
+
+
+def test_a_worker_that_starts_with_nothing_pending_queues_nothing(
+    worker_runtime: tuple[Runtime, FakeClock],
+) -> None:
+    rt, _ = worker_runtime
+    poll_module.resume_polling()
+    assert queued(rt) == []
