@@ -331,6 +331,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="stop everything after the demo")
     p.add_argument("--flower-port", type=int, default=5555)
     p.add_argument("--concurrency", type=int, default=16, help="worker threads")
+    from worker.ops.api_keys import register as add_api_commands
+
+    add_api_commands(sub)
     return parser
 
 

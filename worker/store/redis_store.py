@@ -21,6 +21,7 @@ from redis.client import PubSub
 from worker.core.delivery import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RefusalCode, VerifyReason
+from worker.store.api_keys import SITE_FIELD, ApiKeyStore
 from worker.store.keys import Keys
 from worker.store.results import (
     Canceled,
@@ -179,6 +180,14 @@ class Store:
             arg = {**arg, "now_ms": int(self._clock() * 1000)}
         return self._scripts.run(name, keys, arg)
 
+    @functools.cached_property
+    def api_keys(self) -> ApiKeyStore:
+        """The per-site API keys (``worker/store/api_keys.py``)."""
+        return ApiKeyStore(
+            self._redis, self.keys, where=self.where, stats_key=self.stats_key,
+            stats_ttl_ms=STATS_TTL_MS,
+        )  # fmt: skip
+
     def stats_key(self, at: float | None = None) -> str:
         now = self._now() if at is None else at
         return self.keys.stats(int(now // STATS_BUCKET_SECONDS))
@@ -239,8 +248,10 @@ class Store:
         record_ttl_ms: int,
         send_window_ms: int,
         max_attempts: int,
+        site: str | None = None,
     ) -> Created | Refusal:
-        """Admit the first SMS of a new verification and write its record (``create.lua``)."""
+        """Admit the first SMS of a new verification and write its record (``create.lua``);
+        ``site`` names the API key that owns it."""
         k = self.keys
         out = self._run(
             "create",
@@ -261,6 +272,7 @@ class Store:
                     "phone_key": gate.phone_key,
                     "prefix_key": gate.prefix_key,
                     "requester": gate.ip_key or "",
+                    **({SITE_FIELD: site} if site else {}),
                 },
                 "gate": self._gate_arg(gate, f"{verification_id}:1"),
             },

@@ -1,0 +1,200 @@
+"""``targetsms api`` and ``targetsms api-key create|list|revoke|set``: the HTTP API's commands.
+
+A key is printed once, at creation (only its digest is stored), together with the webhook
+secret when a webhook URL is given; ``list`` shows names, limits and webhook URLs, never a key
+or a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from worker.core.api_keys import (
+    ApiKey,
+    key_digest,
+    name_problem,
+    new_api_key,
+    new_webhook_secret,
+)
+from worker.http.urls import url_problem
+
+__all__ = ["DEFAULT_PER_DAY", "DEFAULT_PER_HOUR", "register"]
+
+# A site's own SMS budget unless given: a leaked key spends at most this of the account.
+DEFAULT_PER_HOUR = 200
+DEFAULT_PER_DAY = 2000
+
+
+class _Refused(Exception):
+    pass
+
+
+def _print(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _limit(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a whole number of SMS (0: no limit of its own)") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("a whole number of SMS (0: no limit of its own)")
+    return n
+
+
+def _webhook(url: str) -> str:
+    problem = url_problem(url, allow_http=False)
+    if problem:
+        raise _Refused(f"webhook URL {problem}")
+    return url
+
+
+def _public(key: ApiKey) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "created_at": key.created_at,
+        "max_per_hour": key.per_hour,
+        "max_per_day": key.per_day,
+        "webhook_url": key.webhook_url,
+    }
+
+
+def _guarded(fn: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(fn(args))
+        except _Refused as exc:
+            sys.stderr.write(f"targetsms: {exc}\n")
+            return 1
+
+    return run
+
+
+@_guarded
+def cmd_create(args: argparse.Namespace) -> int:
+    from worker.runtime import get_runtime
+
+    url = _webhook(args.webhook) if args.webhook else None
+    secret = new_webhook_secret() if url else None
+    key = new_api_key()
+    stored = ApiKey(
+        name=args.name,
+        digest=key_digest(key),
+        per_hour=args.max_per_hour,
+        per_day=args.max_per_day,
+        created_at=int(time.time() * 1000),
+        webhook_url=url,
+        webhook_secret=secret,
+    )
+    if not get_runtime().store.api_keys.create(stored):
+        raise _Refused(f"a key named {args.name} exists (revoke it first)")
+    out = {**_public(stored), "key": key}
+    if secret:
+        out["webhook_secret"] = secret
+    _print(out)
+    sys.stderr.write("targetsms: the key is shown only now: keep it in your site's settings\n")
+    return 0
+
+
+@_guarded
+def cmd_list(args: argparse.Namespace) -> int:
+    from worker.runtime import get_runtime
+
+    _print({"keys": [_public(k) for k in get_runtime().store.api_keys.list()]})
+    return 0
+
+
+@_guarded
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from worker.runtime import get_runtime
+
+    if not get_runtime().store.api_keys.revoke(args.name):
+        raise _Refused(f"no key named {args.name}")
+    _print({"name": args.name, "revoked": True})
+    return 0
+
+
+@_guarded
+def cmd_set(args: argparse.Namespace) -> int:
+    from worker.runtime import get_runtime
+
+    keys = get_runtime().store.api_keys
+    key = keys.get(args.name)
+    if key is None:
+        raise _Refused(f"no key named {args.name}")
+    fields: dict[str, str | int] = {}
+    secret = None
+    if args.no_webhook:
+        fields.update(webhook_url="", webhook_secret="")
+    elif args.webhook:
+        fields["webhook_url"] = _webhook(args.webhook)
+        if not key.webhook_secret or args.new_secret:
+            secret = new_webhook_secret()
+            fields["webhook_secret"] = secret
+    if args.max_per_hour is not None:
+        fields["per_hour"] = args.max_per_hour
+    if args.max_per_day is not None:
+        fields["per_day"] = args.max_per_day
+    if fields and not keys.update(args.name, **fields):
+        raise _Refused(f"no key named {args.name}")
+    updated = keys.get(args.name)
+    out = _public(updated) if updated else {"name": args.name}
+    if secret:
+        out["webhook_secret"] = secret
+    _print(out)
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from worker.web.api import serve, wsgi_app
+
+    return serve(wsgi_app(), args.host, args.port)
+
+
+def register(sub: Any) -> None:
+    """Add ``api`` and ``api-key`` to the ``targetsms`` subcommands ``sub``."""
+    text = "serve the HTTP API (POST /v1/verifications ..., GET /openapi.json)"
+    p = sub.add_parser("api", help=text, description=text)
+    p.set_defaults(func=cmd_api)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8099, help="port (default 8099; 0 = any free)")
+
+    text = "create, list, revoke or change the HTTP API's per-site keys"
+    keys = sub.add_parser("api-key", help=text, description=text)
+    actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    text = "make a key for site NAME: printed once, with the webhook secret when --webhook"
+    p = actions.add_parser("create", help=text, description=text)
+    p.set_defaults(func=cmd_create)
+    p.add_argument("name", type=_name, help="the site's name (a-z, 0-9, - and _)")
+    p.add_argument("--webhook", metavar="URL", help="https URL that receives signed events")
+    p.add_argument("--max-per-hour", type=_limit, default=DEFAULT_PER_HOUR, metavar="N")
+    p.add_argument("--max-per-day", type=_limit, default=DEFAULT_PER_DAY, metavar="N")
+    text = "the keys' names, limits and webhook URLs (never a key or a secret)"
+    actions.add_parser("list", help=text, description=text).set_defaults(func=cmd_list)
+    text = "delete key NAME: its next request is refused"
+    p = actions.add_parser("revoke", help=text, description=text)
+    p.set_defaults(func=cmd_revoke)
+    p.add_argument("name", type=_name)
+    text = "change key NAME's webhook or limits"
+    p = actions.add_parser("set", help=text, description=text)
+    p.set_defaults(func=cmd_set)
+    p.add_argument("name", type=_name)
+    hook = p.add_mutually_exclusive_group()
+    hook.add_argument("--webhook", metavar="URL", help="https URL that receives signed events")
+    hook.add_argument("--no-webhook", action="store_true", help="stop sending webhooks")
+    p.add_argument("--new-secret", action="store_true", help="replace the webhook secret")
+    p.add_argument("--max-per-hour", type=_limit, metavar="N")
+    p.add_argument("--max-per-day", type=_limit, metavar="N")
