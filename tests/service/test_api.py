@@ -155,7 +155,7 @@ def test_cancel_then_resend_is_409(api: str, runtime: Runtime) -> None:
     key, _ = make_key(runtime, "shop")
     made = _post(f"{api}/v1/verifications", key, {"phone": PHONE, "client_ip": IP}).json()
     base = f"{api}/v1/verifications/{made['id']}"
-    canceled = requests.post(f"{base}/cancel", headers={"Authorization": f"Bearer {key}"})
+    canceled = _post(f"{base}/cancel", key, {})
     assert canceled.status_code == 200
     assert canceled.json() == {"id": made["id"], "state": "canceled", "canceled": True}
     again = _post(f"{base}/resend", key, {"client_ip": IP})
