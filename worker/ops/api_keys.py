@@ -159,9 +159,23 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    """The API, and beside it the webhook relay (several API processes share the stream)."""
+    import os
+    import socket
+    import threading
+
+    from worker.runtime import get_runtime
+    from worker.steps.webhooks import run_relay
     from worker.web.api import serve, wsgi_app
 
-    return serve(wsgi_app(), args.host, args.port)
+    rt = get_runtime()
+    stop = threading.Event()
+    consumer = f"api-{socket.gethostname()}-{os.getpid()}"
+    relay = threading.Thread(target=run_relay, args=(rt, consumer, stop), daemon=True)
+    try:
+        return serve(wsgi_app(runtime=rt), args.host, args.port, on_start=relay.start)
+    finally:
+        stop.set()
 
 
 def register(sub: Any) -> None:

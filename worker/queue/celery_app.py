@@ -22,7 +22,14 @@ from worker.core.endpoint import endpoint
 from worker.core.secrets import flower_auth_problems
 from worker.errors import QueueUnavailable, SettingsError
 from worker.queue import kombu_redis
-from worker.queue.names import POLL_QUEUE, POLL_TASK, SEND_QUEUE, SEND_TASK
+from worker.queue.names import (
+    POLL_QUEUE,
+    POLL_TASK,
+    SEND_QUEUE,
+    SEND_TASK,
+    WEBHOOK_QUEUE,
+    WEBHOOK_TASK,
+)
 from worker.settings import Settings
 
 __all__ = ["CeleryQueue", "app", "celery_config", "configure"]
@@ -108,12 +115,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": (
             Queue(SEND_QUEUE, exchange, routing_key=SEND_QUEUE),
             Queue(POLL_QUEUE, exchange, routing_key=POLL_QUEUE),
+            Queue(WEBHOOK_QUEUE, exchange, routing_key=WEBHOOK_QUEUE),
         ),
         # Sends are latency-sensitive, polls are not: separate queues so a poll backlog never
         # delays a code.
         "task_routes": {
             SEND_TASK: {"queue": SEND_QUEUE, "routing_key": SEND_QUEUE},
             POLL_TASK: {"queue": POLL_QUEUE, "routing_key": POLL_QUEUE},
+            WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_QUEUE},
         },
         "task_publish_retry": True,
         "task_publish_retry_policy": _PUBLISH_RETRY,
@@ -160,7 +169,7 @@ def _option_values(argv: list[str], names: tuple[str, ...]) -> list[str]:
 
 
 # Built unconfigured: ``configure`` (called by the composition root) gives it its settings.
-app = Celery("targetsms", include=["tasks.send", "tasks.poll"])
+app = Celery("targetsms", include=["tasks.send", "tasks.poll", "tasks.webhooks"])
 
 
 class CeleryQueue:
@@ -181,12 +190,18 @@ class CeleryQueue:
                 self._errors = (OperationalError, OSError, *conn.connection_errors)
         return self._errors
 
-    def enqueue_send(self, verification_id: str) -> None:
+    def _publish(self, task: str, args: list[str]) -> None:
         try:
-            self._app.send_task(SEND_TASK, args=[verification_id])
+            self._app.send_task(task, args=args)
         except self._publish_errors() as exc:
             where, what = endpoint(self._app.conf.broker_url or ""), type(exc).__name__
             raise QueueUnavailable(f"the broker at {where} is unavailable ({what})") from None
+
+    def enqueue_send(self, verification_id: str) -> None:
+        self._publish(SEND_TASK, [verification_id])
+
+    def enqueue_webhook(self, site: str, message_id: str, body: str) -> None:
+        self._publish(WEBHOOK_TASK, [site, message_id, body])
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         # A longer wait (a first poll minutes away with TARGETSMS_PUSH=1) hops, each hop a poll

@@ -37,6 +37,7 @@ from worker.store.results import (
     Verdict,
 )
 from worker.store.scripts import Scripts, translated
+from worker.store.webhooks import WebhookStream
 
 __all__ = ["STATS_BUCKET_SECONDS", "EventFeed", "GatewayTimings", "Store", "connect"]
 
@@ -187,6 +188,11 @@ class Store:
             self._redis, self.keys, where=self.where, stats_key=self.stats_key,
             stats_ttl_ms=STATS_TTL_MS,
         )  # fmt: skip
+
+    @functools.cached_property
+    def webhooks(self) -> WebhookStream:
+        """Events of API-made verifications, for webhook relays (``store/webhooks.py``)."""
+        return WebhookStream(self._redis, self.keys, where=self.where)
 
     def stats_key(self, at: float | None = None) -> str:
         now = self._now() if at is None else at
