@@ -184,7 +184,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("api", help=text, description=text)
     p.set_defaults(func=cmd_api)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8099, help="port (default 8099; 0 = any free)")
+    p.add_argument("--port", type=int, default=8097, help="port (default 8097; 0 = any free)")
 
     text = "create, list, revoke or change the HTTP API's per-site keys"
     keys = sub.add_parser("api-key", help=text, description=text)

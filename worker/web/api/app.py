@@ -20,7 +20,7 @@ from worker.web.api.routes import ApiRequest, VerificationsApi
 
 __all__ = ["DEFAULT_PORT", "ApiWSGIApp", "serve", "wsgi_app"]
 
-DEFAULT_PORT = 8099
+DEFAULT_PORT = 8097
 
 StartResponse = Callable[..., Any]
 
