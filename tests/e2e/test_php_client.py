@@ -30,9 +30,13 @@ IP = "198.51.100.30"
 @pytest.fixture
 def php() -> str:
     path = shutil.which("php")
-    ok = path and subprocess.run(
-        [path, "-r", "exit(function_exists('curl_init') ? 0 : 1);"], check=False
-    ).returncode == 0
+    ok = (
+        path
+        and subprocess.run(
+            [path, "-r", "exit(function_exists('curl_init') ? 0 : 1);"], check=False
+        ).returncode
+        == 0
+    )
     if not ok:
         if os.environ.get("CI"):
             pytest.fail("php-cli with php-curl is required in CI (scripts/install-php)")

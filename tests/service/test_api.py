@@ -236,3 +236,18 @@ def test_broker_away_is_503_and_the_budget_given_back(redis_url: str, sandbox: o
         first = _post(f"{url}/v1/verifications", key, {"phone": PHONE, "client_ip": IP})
         second = _post(f"{url}/v1/verifications", key, {"phone": PHONE, "client_ip": IP})
     assert (first.status_code, second.status_code) == (503, 503)  # not 429: nothing was spent
+
+
+def test_per_key_counters_reach_the_metrics_exporter(api: str, runtime: Runtime) -> None:
+    from worker.ops.metrics import TargetSMSCollector
+
+    key, _ = make_key(runtime, "shop")
+    _post(f"{api}/v1/verifications", key, {"phone": PHONE, "client_ip": IP})
+    _post(f"{api}/v1/verifications", key, {"phone": "12", "client_ip": IP})
+    samples = {
+        (s.labels["key"], s.labels["outcome"]): s.value
+        for family in TargetSMSCollector(runtime, balance_interval=3600).collect()
+        for s in family.samples
+        if s.name == "targetsms_api_key_requests_total"
+    }
+    assert samples == {("shop", "created"): 1.0, ("shop", "refused:invalid_phone"): 1.0}

@@ -71,6 +71,7 @@ class _Families:
     balance_alert_below: GaugeMetricFamily
     conversion: GaugeMetricFamily
     up: GaugeMetricFamily
+    api_key: CounterMetricFamily
 
     @classmethod
     def new(cls) -> _Families:
@@ -124,6 +125,12 @@ class _Families:
                 "balance call)",
                 labels=["component"],
             ),
+            api_key=CounterMetricFamily(
+                "targetsms_api_key_requests",
+                "HTTP API outcomes per site key: created, replayed, resent, verify:<reason>, "
+                "refused:<code>",
+                labels=["key", "outcome"],
+            ),
         )
 
     def all(self) -> list[Metric]:
@@ -170,6 +177,11 @@ def _fill_totals(f: _Families, totals: dict[str, str]) -> None:
             delivery[status] = delivery.get(status, 0.0) + _float(value)
     for status, total in sorted(delivery.items()):
         f.delivery.add_metric([status], total)
+    for name, value in sorted(totals.items()):
+        kind, _, rest = name.partition(":")
+        key, _, outcome = rest.partition(":")
+        if kind == "site" and key and outcome:
+            f.api_key.add_metric([key, outcome], _float(value))
     for endpoint in GATEWAY_ENDPOINTS:
         _fill_histogram(f.latency, endpoint, totals)
 
