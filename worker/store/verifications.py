@@ -12,6 +12,7 @@ from typing import Any
 
 from worker.core.gate import SmsGate
 from worker.core.outcomes import VerifyReason
+from worker.store.api_keys import SITE_FIELD
 from worker.store.core import STATS_TTL_MS, StoreCore, guarded
 from worker.store.gate import gate_arg, gate_keys, refusal
 from worker.store.results import (
@@ -39,8 +40,10 @@ class Verifications(StoreCore):
         record_ttl_ms: int,
         send_window_ms: int,
         max_attempts: int,
+        site: str | None = None,
     ) -> Created | Refusal:
-        """Admit the first SMS of a new verification and write its record (``create.lua``)."""
+        """Admit the first SMS of a new verification and write its record (``create.lua``);
+        ``site`` names the API key that owns it."""
         k = self.keys
         out = self._verification_step(
             "create",
@@ -58,6 +61,7 @@ class Verifications(StoreCore):
                     "phone_key": gate.phone_key,
                     "prefix_key": gate.prefix_key,
                     "requester": gate.ip_key or "",
+                    **({SITE_FIELD: site} if site else {}),
                 },
                 "gate": gate_arg(gate, f"{verification_id}:1"),
             },

@@ -14,6 +14,7 @@ from worker.api.producer.validation import (
     client_ip_subject,
     require_verification_id,
 )
+from worker.core.api_keys import ApiKey
 from worker.core.codes import new_verification_id, pseudonym
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RecordState, RefusalCode
@@ -62,6 +63,7 @@ def _gate(
     ip: str | None,
     client_ip: str | None,
     captcha_token: str | None,
+    site: ApiKey | None = None,
 ) -> SmsGate:
     """The checks one SMS passes before the store's atomic step: country, deny list, captcha."""
     if phone.region not in rt.settings.abuse.allowed_countries:
@@ -72,8 +74,9 @@ def _gate(
         )
     passed = _check_captcha(rt, captcha_token, client_ip)
     return sms_gate(
-        rt.settings, phone=phone.e164, region=phone.region, ip=ip, captcha_passed=passed
-    )
+        rt.settings, phone=phone.e164, region=phone.region, ip=ip, captcha_passed=passed,
+        site=site,
+    )  # fmt: skip
 
 
 def _publish(rt: Runtime, verification_id: str, undo: Callable[[], None]) -> None:
@@ -105,6 +108,7 @@ def request_code(
     client_ip: str | None = None,
     captcha_token: str | None = None,
     idempotency_key: str | None = None,
+    site: ApiKey | None = None,
     runtime: Runtime | None = None,
 ) -> CodeRequest:
     """Check the number, the captcha and every limit, record the request and queue the send.
@@ -113,7 +117,8 @@ def request_code(
     verification (within the code TTL), never another phone's. Raises ``RequestRefused`` for
     an expected refusal, ``ServiceUnavailable`` when Redis or the broker is down (nothing is
     spent then), ``SettingsError`` for a bad deployment, ``TypeError`` for a non-string
-    ``client_ip``.
+    ``client_ip``. ``site`` (the HTTP API's caller) owns the verification and has limits of its
+    own.
     """
     rt = runtime_or_default(runtime)
     s = rt.settings
@@ -122,7 +127,7 @@ def request_code(
         parsed = parse_phone(phone, s.abuse.default_region)
     except InvalidPhone as exc:
         raise refuse(rt, RefusalCode.INVALID_PHONE, str(exc)) from None
-    gate = _gate(rt, parsed, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
+    gate = _gate(rt, parsed, ip=ip, client_ip=client_ip, captcha_token=captcha_token, site=site)
     idem = (
         pseudonym(rt.pseudonym_secret, "idem", f"{parsed.e164}\n{idempotency_key}")
         if idempotency_key
@@ -137,6 +142,7 @@ def request_code(
         record_ttl_ms=s.codes.record_ttl_seconds * 1000,
         send_window_ms=s.codes.send_deadline_seconds * 1000,
         max_attempts=s.codes.max_attempts,
+        site=site.name if site else None,
     )
     if isinstance(out, Refusal):
         raise refused(rt, out)
@@ -163,6 +169,7 @@ def resend(
     *,
     client_ip: str | None = None,
     captcha_token: str | None = None,
+    site: ApiKey | None = None,
     runtime: Runtime | None = None,
 ) -> CodeRequest:
     """Send a new code for the same verification; the previous code stops working at once.
@@ -178,7 +185,7 @@ def resend(
     if subject is None:
         raise VerificationNotFound(NOT_FOUND)
     phone = Phone(e164=subject.phone, region=subject.region)
-    gate = _gate(rt, phone, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
+    gate = _gate(rt, phone, ip=ip, client_ip=client_ip, captcha_token=captcha_token, site=site)
     out = rt.store.resend(
         gate,
         verification_id=verification_id,

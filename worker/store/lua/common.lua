@@ -27,7 +27,15 @@ local function record_event(record_key, history_key, channel, id, event, extra)
   if ttl > 0 then redis.call('PEXPIRE', history_key, ttl) end
   entry.id = id
   entry.state = redis.call('HGET', record_key, 'state')
-  redis.call('PUBLISH', channel, cjson.encode(entry))
+  local payload = cjson.encode(entry)
+  redis.call('PUBLISH', channel, payload)
+  -- A verification made through the HTTP API: its owner's webhook relay reads this stream
+  -- (keys.py: webhook_stream), which keeps what a crashed relay has not queued yet.
+  local site = redis.call('HGET', record_key, 'site')
+  if site then
+    redis.call('XADD', channel .. ':hooks', 'MAXLEN', '~', 100000, '*', 'site', site,
+      'event', payload)
+  end
 end
 
 local function set_state(record_key, state, at)
