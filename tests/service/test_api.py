@@ -181,6 +181,28 @@ def test_a_keys_own_budget_is_429_with_retry_after_and_spares_other_keys(
     assert stats["other"] == {"created": 1}
 
 
+def test_each_outcome_is_counted_for_the_key_that_owns_the_verification(
+    api: str, runtime: Runtime
+) -> None:
+    key, _ = make_key(runtime, "shop")
+    body = {"phone": PHONE, "client_ip": IP}
+    made = _post(f"{api}/v1/verifications", key, body, **{"Idempotency-Key": "order-1"}).json()
+    _post(f"{api}/v1/verifications", key, body, **{"Idempotency-Key": "order-1"})
+    item = f"{api}/v1/verifications/{made['id']}"
+    checked = _post(f"{item}/check", key, {"code": "123456", "client_ip": IP}).json()
+    resent = _post(f"{item}/resend", key, {"client_ip": IP}).json()
+    assert resent["created"] is False  # its first send is still within its deadline
+    stats = read_stats(runtime.store)["last_hour"]["api_keys"]
+    assert stats == {
+        "shop": {
+            "created": 1,
+            "replayed": 1,
+            f"verify:{checked['reason']}": 1,
+            "resend_in_flight": 1,
+        }
+    }
+
+
 def test_revoked_key_is_401_at_once(api: str, runtime: Runtime) -> None:
     key, _ = make_key(runtime, "shop")
     made = _post(f"{api}/v1/verifications", key, {"phone": PHONE, "client_ip": IP})

@@ -4,7 +4,10 @@ Layout (names in ``keys.py``): ``ak:<name>`` a hash per key, ``akd:<digest>`` th
 digest belongs to, ``aks`` the set of names. A key is written and revoked in one MULTI, so a
 lookup never finds a digest without its key. Per-key counters go into the same five-minute
 buckets and all-time ``totals`` as every other counter (fields ``site:<name>:<outcome>``), so
-``targetsms stats`` and the metrics exporter read them where they read the rest.
+``targetsms stats`` and the metrics exporter read them where they read the rest. The Lua steps
+count a verification's outcomes for the key that owns it (``count_site`` in ``common.lua``:
+created, replayed, resent, verify:<reason>) in the step itself; ``count_api_outcome`` counts
+what is decided before any step (a refusal).
 """
 
 from __future__ import annotations
@@ -121,8 +124,8 @@ class ApiKeys(StoreCore):
         return bool(out["updated"])
 
     def count_api_outcome(self, name: str, outcome: str) -> None:
-        """One API outcome of this key (``created``, ``refused:<code>``, ``verify:<reason>``).
-        Best effort: a counter must not fail the request it counts."""
+        """One API outcome of this key that no Lua step counted (``refused:<code>``). Best
+        effort: a counter must not fail the request it counts."""
         field, stats = f"site:{name}:{outcome}", self.stats_key()
         try:
             with self._redis.pipeline(transaction=False) as pipe:

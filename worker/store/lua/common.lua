@@ -75,6 +75,15 @@ local function stat(stats_key, field, n, ttl_ms)
   redis.call('PEXPIRE', stats_key, ttl_ms)
 end
 
+-- One outcome of the HTTP API key that owns a verification (`site`; nil: made in Python, not
+-- counted), in the step that decided it: fields site:<name>:<outcome> (store/api_keys.py).
+local function count_site(site, stats_key, totals_key, outcome, ttl_ms)
+  if not site or site == '' then return end
+  local field = 'site:' .. site .. ':' .. outcome
+  stat(stats_key, field, 1, ttl_ms)
+  count(totals_key, field, 1)
+end
+
 -- The one sliding-window log (a sorted set scored by time): exact at every boundary.
 -- Milliseconds until the window has room for one more entry (0: room now).
 local function window_wait(key, window, limit, now)

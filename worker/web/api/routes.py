@@ -135,7 +135,6 @@ class VerificationsApi:
             site=caller.key,
             runtime=self.rt,
         )
-        self.rt.store.count_api_outcome(caller.key.name, "created" if made.created else "replayed")
         return ok(201, {"id": made.id, "state": made.state, "created": made.created})
 
     def _status(self, caller: Caller, request: ApiRequest, verification_id: str) -> Answer:
@@ -146,7 +145,6 @@ class VerificationsApi:
         body = CheckBody.parse(request.body or b"")
         _require_owner(caller)
         result = verify_code(verification_id, body.code, client_ip=body.client_ip, runtime=self.rt)
-        self.rt.store.count_api_outcome(caller.key.name, f"verify:{result.reason}")
         return ok(
             200,
             {
@@ -167,9 +165,6 @@ class VerificationsApi:
             captcha_token=body.captcha_token,
             site=caller.key,
             runtime=self.rt,
-        )
-        self.rt.store.count_api_outcome(
-            caller.key.name, "resent" if made.created else "resend_in_flight"
         )
         return ok(200, {"id": made.id, "state": made.state, "created": made.created})
 
