@@ -19,12 +19,12 @@ from typing import Any
 import redis
 
 from worker.core.api_keys import ApiKey
+from worker.store.calls import SITE_FIELD
 from worker.store.core import STATS_TTL_MS, StoreCore, guarded
 
 __all__ = ["SITE_FIELD", "ApiKeys"]
 
 #: The record field that names the key a verification was made with (its owner).
-SITE_FIELD = "site"
 
 
 def _key(name: str, fields: Mapping[Any, Any]) -> ApiKey | None:

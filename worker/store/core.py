@@ -16,18 +16,32 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 
-from worker.store.keys import Keys
+from worker.store.calls import Call, on_verification
+from worker.store.keys import STATS_BUCKET_SECONDS, STATS_TTL_MS, Keys
 from worker.store.scripts import Scripts, translated
 
-__all__ = ["STATS_BUCKET_SECONDS", "STATS_TTL_MS", "StoreCore", "connect", "guarded"]
+__all__ = [
+    "STATS_BUCKET_SECONDS",
+    "STATS_TTL_MS",
+    "StoreCore",
+    "connect",
+    "guarded",
+    "pool_options",
+    "where",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S", bound="StoreCore")
 
-#: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
-STATS_BUCKET_SECONDS = 300
-STATS_TTL_MS = (24 * 3600 + 3600) * 1000
+#: The pool both clients (thread and ``redis.asyncio``) are built with.
+pool_options: dict[str, Any] = {
+    "timeout": 5,
+    "decode_responses": True,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 3,
+    "health_check_interval": 30,
+}
 
 
 def connect(url: str, max_connections: int = 128) -> redis.Redis:
@@ -37,15 +51,16 @@ def connect(url: str, max_connections: int = 128) -> redis.Redis:
     web threads queues for a connection rather than erroring.
     """
     pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=3,
-        health_check_interval=30,
+        url, max_connections=max_connections, **pool_options
     )
     return redis.Redis(connection_pool=pool)
+
+
+def where(connection_kwargs: Mapping[str, Any]) -> str:
+    """The Redis a client talks to, as error messages name it (never its password)."""
+    if "path" in connection_kwargs:
+        return str(connection_kwargs["path"])
+    return f"{connection_kwargs.get('host', '?')}:{connection_kwargs.get('port', '?')}"
 
 
 def guarded(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
@@ -70,12 +85,7 @@ class StoreCore:
         self._clock = clock
         self.keys = Keys(prefix)
         self._scripts = Scripts(client)
-        kwargs = client.connection_pool.connection_kwargs
-        self.where = (
-            str(kwargs["path"])
-            if "path" in kwargs
-            else f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-        )
+        self.where = where(client.connection_pool.connection_kwargs)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(where={self.where!r}, prefix={self.keys.prefix!r})"
@@ -92,22 +102,16 @@ class StoreCore:
         return self._clock() if self._clock is not None else time.time()
 
     def stats_key(self, at: float | None = None) -> str:
-        now = self._now() if at is None else at
-        return self.keys.stats(int(now // STATS_BUCKET_SECONDS))
+        return self.keys.stats_at(self._now() if at is None else at)
+
+    def _call(self, call: Call) -> dict[str, Any]:
+        return self._scripts.run(call, self._clock)
 
     def _run(self, name: str, keys: Sequence[str], arg: Mapping[str, Any]) -> dict[str, Any]:
-        if self._clock is not None:
-            arg = {**arg, "now_ms": int(self._clock() * 1000)}
-        return self._scripts.run(name, keys, arg)
+        return self._call(Call(name, list(keys), arg))
 
     def _verification_step(
         self, name: str, verification_id: str, keys: Sequence[str], arg: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """A step on one verification: KEYS start with its record and history, ARGV names it
-        and the channel its events go to (the shape every such script expects)."""
-        k = self.keys
-        return self._run(
-            name,
-            [k.record(verification_id), k.history(verification_id), *keys],
-            {"id": verification_id, "channel": k.events, **arg},
-        )
+        """A step on one verification (``calls.on_verification``)."""
+        return self._call(on_verification(self.keys, name, verification_id, keys, arg))

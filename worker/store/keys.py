@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Keys"]
+__all__ = ["STATS_BUCKET_SECONDS", "STATS_TTL_MS", "Keys"]
+
+#: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
+STATS_BUCKET_SECONDS = 300
+STATS_TTL_MS = (24 * 3600 + 3600) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,10 @@ class Keys:
 
     def stats(self, slot: int) -> str:
         return f"{self.prefix}st:{slot}"
+
+    def stats_at(self, now: float) -> str:
+        """The statistics bucket that holds the moment ``now`` (Unix seconds)."""
+        return self.stats(int(now // STATS_BUCKET_SECONDS))
 
     @property
     def totals(self) -> str:

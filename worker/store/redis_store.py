@@ -7,7 +7,8 @@ list, the API keys, the (capped) webhook stream and the all-time counters.
 ``Store`` is only the sum of its jobs, one module each over a shared core (``core.py`` says
 why): ``verifications`` (the producer's steps), ``sending`` and ``delivery`` (the worker's),
 ``deny``, ``counters`` and ``events``, ``api_keys`` and ``webhooks`` (the HTTP API's site keys
-and its webhook stream); ``gate`` builds the SMS gate's share of a step. A new job
+and its webhook stream); ``calls`` holds the producer's steps as plain values (shared with the
+asyncio Store, ``aio``) and ``gate`` the SMS gate's share of them. A new job
 is a module with a ``StoreCore`` subclass, added to the bases below.
 """
 
