@@ -6,7 +6,14 @@ from __future__ import annotations
 from celery import Celery
 
 from worker.queue.celery_app import CeleryQueue, celery_config, configure
-from worker.queue.names import POLL_QUEUE, POLL_TASK, SEND_QUEUE, SEND_TASK
+from worker.queue.names import (
+    POLL_QUEUE,
+    POLL_TASK,
+    SEND_QUEUE,
+    SEND_TASK,
+    WEBHOOK_QUEUE,
+    WEBHOOK_TASK,
+)
 from worker.settings import Settings
 
 
@@ -20,7 +27,8 @@ def test_the_config_is_a_function_of_the_settings_it_is_given() -> None:
     assert config["broker_transport_options"]["visibility_timeout"] == 42
     assert config["task_routes"][SEND_TASK]["queue"] == SEND_QUEUE
     assert config["task_routes"][POLL_TASK]["queue"] == POLL_QUEUE
-    assert {q.name for q in config["task_queues"]} == {SEND_QUEUE, POLL_QUEUE}
+    assert config["task_routes"][WEBHOOK_TASK]["queue"] == WEBHOOK_QUEUE
+    assert {q.name for q in config["task_queues"]} == {SEND_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE}
 
 
 def test_configure_reads_the_settings_only_when_celery_needs_them() -> None:

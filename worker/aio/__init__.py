@@ -20,6 +20,7 @@ from worker.api.flows.requesting import Asker
 from worker.api.flows.validation import require_code_text
 from worker.api.io import Flow, Io, advance
 from worker.api.results import CodeRequest, VerificationStatus, VerifyResult
+from worker.core.api_keys import ApiKey
 from worker.errors import RequestRefused, ServiceUnavailable, VerificationNotFound
 from worker.runtime import AsyncRuntime, get_runtime
 
@@ -96,11 +97,12 @@ async def request_code(
     captcha_token: str | None = None,
     idempotency_key: str | None = None,
     locale: str | None = None,
+    site: ApiKey | None = None,
     runtime: AsyncRuntime | None = None,
 ) -> CodeRequest:
     """``worker.request_code``, awaited."""
     rt = _rt(runtime)
-    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, locale=locale)
+    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, locale=locale, site=site)
     flow = flows.request_code(rt.base, phone, asker, idempotency_key=idempotency_key)
     return await _run(flow, rt)
 
@@ -110,11 +112,12 @@ async def resend(
     *,
     client_ip: str | None = None,
     captcha_token: str | None = None,
+    site: ApiKey | None = None,
     runtime: AsyncRuntime | None = None,
 ) -> CodeRequest:
     """``worker.resend``, awaited."""
     rt = _rt(runtime)
-    asker = Asker(client_ip=client_ip, captcha_token=captcha_token)
+    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, site=site)
     return await _run(flows.resend(rt.base, verification_id, asker), rt)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from worker.core.api_keys import ApiKey
 from worker.core.codes import pseudonym
 from worker.core.gate import DAY_MS, HOUR_MS, Limit, PumpingPolicy, SmsGate, StepUp
 from worker.settings import Settings
@@ -10,9 +11,15 @@ __all__ = ["sms_gate", "sms_limits"]
 
 
 def sms_limits(
-    settings: Settings, *, phone_key: str, prefix_key: str, ip_key: str | None
+    settings: Settings,
+    *,
+    phone_key: str,
+    prefix_key: str,
+    ip_key: str | None,
+    site: ApiKey | None = None,
 ) -> tuple[Limit, ...]:
-    """The windows one SMS counts against; a limit of 0 is off."""
+    """The windows one SMS counts against; a limit of 0 is off. ``site``: the API key it is
+    sent for, whose own budget keeps one site's leaked key off every other site's."""
     lim, cooldown = settings.limits, settings.codes.resend_cooldown_seconds
     candidates = [
         Limit("phone_cooldown", phone_key, cooldown * 1000, 1),
@@ -27,6 +34,11 @@ def sms_limits(
             Limit("ip_hour", ip_key, HOUR_MS, lim.ip_max_per_hour),
             Limit("ip_day", ip_key, DAY_MS, lim.ip_max_per_day),
         ]
+    if site is not None:
+        candidates += [
+            Limit("site_hour", site.name, HOUR_MS, site.per_hour),
+            Limit("site_day", site.name, DAY_MS, site.per_day),
+        ]
     return tuple(c for c in candidates if c.limit > 0 and c.window_ms > 0)
 
 
@@ -37,6 +49,7 @@ def sms_gate(
     region: str,
     ip: str | None,
     captcha_passed: bool,
+    site: ApiKey | None = None,
 ) -> SmsGate:
     """The gate for one SMS to ``phone`` (E.164) requested from ``ip`` (an ``ip_subject``)."""
     secret = settings.pseudonym_secret
@@ -50,7 +63,9 @@ def sms_gate(
         phone_key=phone_key,
         prefix_key=prefix_key,
         ip_key=ip_key,
-        limits=sms_limits(settings, phone_key=phone_key, prefix_key=prefix_key, ip_key=ip_key),
+        limits=sms_limits(
+            settings, phone_key=phone_key, prefix_key=prefix_key, ip_key=ip_key, site=site
+        ),
         captcha_passed=captcha_passed,
         step_up=(
             StepUp(a.step_up_ip_per_hour, a.step_up_prefix_per_hour)

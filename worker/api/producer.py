@@ -12,6 +12,7 @@ from worker.api.flows.requesting import Asker
 from worker.api.flows.validation import require_code_text
 from worker.api.io import run
 from worker.api.results import CodeRequest, VerificationStatus, VerifyResult
+from worker.core.api_keys import ApiKey
 from worker.errors import RequestRefused, ServiceUnavailable, VerificationNotFound
 from worker.runtime import Runtime
 
@@ -37,6 +38,7 @@ def request_code(
     captcha_token: str | None = None,
     idempotency_key: str | None = None,
     locale: str | None = None,
+    site: ApiKey | None = None,
     runtime: Runtime | None = None,
 ) -> CodeRequest:
     """Check the number, the captcha and every limit, record the request and queue the send.
@@ -47,10 +49,11 @@ def request_code(
     Raises ``RequestRefused`` for
     an expected refusal, ``ServiceUnavailable`` when Redis or the broker is down (nothing is
     spent then), ``SettingsError`` for a bad deployment, ``TypeError`` for a non-string
-    ``client_ip``.
+    ``client_ip``. ``site`` (the HTTP API's caller) owns the verification and has limits of its
+    own.
     """
     rt = runtime_or_default(runtime)
-    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, locale=locale)
+    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, locale=locale, site=site)
     return run(flows.request_code(rt, phone, asker, idempotency_key=idempotency_key), rt.store)
 
 
@@ -59,6 +62,7 @@ def resend(
     *,
     client_ip: str | None = None,
     captcha_token: str | None = None,
+    site: ApiKey | None = None,
     runtime: Runtime | None = None,
 ) -> CodeRequest:
     """Send a new code for the same verification; the previous code stops working at once.
@@ -67,7 +71,7 @@ def resend(
     policy, the captcha (step-up included) and the pumping guard.
     """
     rt = runtime_or_default(runtime)
-    asker = Asker(client_ip=client_ip, captcha_token=captcha_token)
+    asker = Asker(client_ip=client_ip, captcha_token=captcha_token, site=site)
     return run(flows.resend(rt, verification_id, asker), rt.store)
 
 

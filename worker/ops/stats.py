@@ -29,6 +29,12 @@ def _summary(totals: Counter[str]) -> dict[str, Any]:
             countries.setdefault(region, {"sent": 0, "verified": 0})[kind] = value
     for entry in countries.values():
         entry["conversion"] = _conversion(entry["sent"], entry["verified"])
+    api_keys: dict[str, dict[str, int]] = {}
+    for field, value in sorted(totals.items()):
+        kind, _, rest = field.partition(":")
+        name, _, outcome = rest.partition(":")
+        if kind == "site" and value:
+            api_keys.setdefault(name, {})[outcome] = value
     return {
         "sent": totals["sent"],
         "verified": totals["verified"],
@@ -39,6 +45,8 @@ def _summary(totals: Counter[str]) -> dict[str, Any]:
             if field.startswith("refused:") and value
         },
         "countries": countries,
+        # Per HTTP API key: created, replayed, resent, verify:<reason>, refused:<code>.
+        "api_keys": api_keys,
     }
 
 

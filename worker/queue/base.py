@@ -19,3 +19,7 @@ class TaskQueue(Protocol):
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         """Queue ``poll_status`` to run after ``delay_seconds``."""
+
+    def enqueue_webhook(self, site: str, message_id: str, body: str) -> None:
+        """Queue one webhook delivery (``body``: the event's JSON, no code or number);
+        ``QueueUnavailable`` if it was not."""

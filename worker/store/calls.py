@@ -28,6 +28,7 @@ from worker.store.results import (
 )
 
 __all__ = [
+    "SITE_FIELD",
     "SUBJECT_FIELDS",
     "VERIFY_FIELDS",
     "AbandonArgs",
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 #: What ``sms_subject`` reads of a record, and what ``verify`` reads before its step.
+#: The record field naming the HTTP API key that owns a verification.
+SITE_FIELD = "site"
 SUBJECT_FIELDS = ("phone", "region", "sends")
 VERIFY_FIELDS = ("phone_key", "prefix_key", "requester")
 
@@ -100,6 +103,7 @@ class CreateArgs(TypedDict):
     send_window_ms: int
     max_attempts: int
     extra_fields: NotRequired[Mapping[str, str]]  # more fields for the record (the locale)
+    site: NotRequired[str | None]  # the HTTP API key that owns the verification
 
 
 class AbandonArgs(TypedDict):
@@ -147,6 +151,7 @@ def create_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[CreateArgs])
                 "prefix_key": gate.prefix_key,
                 "requester": gate.ip_key or "",
                 **a.get("extra_fields", {}),
+                **({SITE_FIELD: a["site"]} if a.get("site") else {}),
             },
             "gate": gate_arg(gate, f"{verification_id}:1"),
         },

@@ -87,6 +87,23 @@ class Keys:
     def events(self) -> str:
         return f"{self.prefix}events"
 
+    def api_key(self, name: str) -> str:
+        """One site's API key (its digest, limits, webhook): configuration, so no TTL."""
+        return f"{self.prefix}ak:{name}"
+
+    def api_key_digest(self, digest: str) -> str:
+        """Which key name a key digest belongs to (the bearer lookup)."""
+        return f"{self.prefix}akd:{digest}"
+
+    @property
+    def api_key_names(self) -> str:
+        return f"{self.prefix}aks"
+
+    @property
+    def webhook_stream(self) -> str:
+        """Events of verifications made through the API, for webhook delivery (capped)."""
+        return f"{self.prefix}events:hooks"
+
     @property
     def unused(self) -> str:
         """Stands in KEYS where a script's optional key does not apply (never written)."""

@@ -33,6 +33,8 @@ _NAMES = (
     "poll_apply",
     "poll_schedule",
     "push_apply",
+    "api_key_auth",
+    "api_key_update",
 )
 
 

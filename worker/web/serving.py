@@ -23,7 +23,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
-__all__ = ["METRICS_LIMITS", "PUSH_LIMITS", "WEB_LIMITS", "ServerLimits", "serve"]
+__all__ = ["API_LIMITS", "METRICS_LIMITS", "PUSH_LIMITS", "WEB_LIMITS", "ServerLimits", "serve"]
 
 log = logging.getLogger("targetsms.serving")
 
@@ -51,6 +51,10 @@ class ServerLimits:
 
 # The push receiver answers in milliseconds; the platform retries what we did not acknowledge.
 PUSH_LIMITS = ServerLimits(threads=4, connection_limit=256, max_body_bytes=1024 * 1024)
+# The HTTP API: the push receiver's deadlines and connection cap; more threads, since each
+# request waits on Redis and, for a send, the broker. Bodies are capped at 16 KiB by the app
+# itself (a JSON 413); this cap is only the server's backstop.
+API_LIMITS = ServerLimits(threads=8, connection_limit=256, max_body_bytes=64 * 1024)
 # One Prometheus scrape at a time is the norm; a scrape reads Redis and the broker (~3 s cap).
 METRICS_LIMITS = ServerLimits(threads=2, connection_limit=64, max_body_bytes=4096)
 # The example web app: pages, form posts, and live-status streams (each holds a thread for

@@ -15,6 +15,7 @@ from worker.api.flows.validation import (
 from worker.api.gate import sms_gate
 from worker.api.io import Flow, blocking, on_store
 from worker.api.results import CodeRequest
+from worker.core.api_keys import ApiKey
 from worker.core.codes import new_verification_id, pseudonym
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RecordState, RefusalCode
@@ -39,6 +40,7 @@ class Asker:
     client_ip: str | None = None
     captcha_token: str | None = None
     locale: str | None = None  # picks OTP_TEXT_<XX> at send time
+    site: ApiKey | None = None  # the HTTP API's caller: owns the verification, has own limits
 
 
 def _check_captcha(rt: Runtime, asker: Asker) -> Flow[bool]:
@@ -67,8 +69,9 @@ def _gate(rt: Runtime, phone: Phone, asker: Asker, ip: str | None) -> Flow[SmsGa
         raise (yield from refuse(RefusalCode.PHONE_NOT_ALLOWED, NOT_ENABLED, "deny_list"))
     passed = yield from _check_captcha(rt, asker)
     return sms_gate(
-        rt.settings, phone=phone.e164, region=phone.region, ip=ip, captcha_passed=passed
-    )
+        rt.settings, phone=phone.e164, region=phone.region, ip=ip, captcha_passed=passed,
+        site=asker.site,
+    )  # fmt: skip
 
 
 def _publish(
@@ -127,6 +130,7 @@ def request_code(
         send_window_ms=s.codes.send_deadline_seconds * 1000,
         max_attempts=s.codes.max_attempts,
         extra_fields=locale_fields(asker.locale),
+        site=asker.site.name if asker.site else None,
     )
     if isinstance(out, Refusal):
         raise (yield from refused(out))

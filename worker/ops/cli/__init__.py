@@ -8,7 +8,8 @@ one (the file ``honcho start`` reads), so the CLI works beside it; the environme
 - ``commands``: what a group registers with, and ``CLIError``; ``output``: JSON and ``--text``;
 - one module per group: ``verification`` (send, verify, status, resend, cancel),
   ``operations`` (block, unblock, stats, check, balance, metrics), ``push`` (push-receiver,
-  push-register), ``dev`` (fake-gateway, demo: the one door into ``worker.dev``).
+  push-register), ``api`` (api, api-key), ``dev`` (fake-gateway, demo: the one door into
+  ``worker.dev``).
 
 A new group is a module with ``register(commands)`` plus its line in ``parser.GROUPS``.
 """

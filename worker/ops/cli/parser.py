@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from worker.ops.cli import dev, operations, push, verification
+from worker.ops.cli import api, dev, operations, push, verification
 from worker.ops.cli.commands import Commands
 
 __all__ = ["GROUPS", "parse_args"]
@@ -17,6 +17,7 @@ GROUPS: tuple[Callable[[Commands], None], ...] = (
     verification.register,
     operations.register,
     push.register,
+    api.register,
     dev.register,
 )
 

@@ -12,7 +12,7 @@ from worker.ops.metrics.balance import BALANCE_INTERVAL, BalanceCache
 from worker.ops.metrics.families import Families
 from worker.ops.metrics.queues import collect_queues
 from worker.ops.metrics.totals import collect_totals
-from worker.queue.names import POLL_QUEUE, SEND_QUEUE
+from worker.queue.names import POLL_QUEUE, SEND_QUEUE, WEBHOOK_QUEUE
 from worker.runtime import Runtime
 
 __all__ = ["TargetSMSCollector"]
@@ -25,7 +25,7 @@ class TargetSMSCollector(Collector):
         self,
         runtime: Runtime,
         *,
-        queues: Sequence[str] = (SEND_QUEUE, POLL_QUEUE),
+        queues: Sequence[str] = (SEND_QUEUE, POLL_QUEUE, WEBHOOK_QUEUE),
         balance_interval: float = BALANCE_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:

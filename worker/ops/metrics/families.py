@@ -31,6 +31,7 @@ class Families:
     balance_alert_below: GaugeMetricFamily
     conversion: GaugeMetricFamily
     up: GaugeMetricFamily
+    api_key: CounterMetricFamily
 
     @classmethod
     def new(cls) -> Families:
@@ -87,6 +88,12 @@ class Families:
                 "1 when the exporter reached the component on this scrape (gateway: the last "
                 "balance call)",
                 labels=["component"],
+            ),
+            api_key=CounterMetricFamily(
+                "targetsms_api_key_requests",
+                "HTTP API outcomes per site key: created, replayed, resent, verify:<reason>, "
+                "refused:<code>",
+                labels=["key", "outcome"],
             ),
         )
 

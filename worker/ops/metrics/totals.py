@@ -50,6 +50,10 @@ def fill_totals(f: Families, totals: dict[str, str]) -> None:
             # forged push make, say) under one label: the label set stays bounded.
             status, _ = recorded_status(name[len("delivery:") :])
             delivery[status] = delivery.get(status, 0.0) + stored_float(value)
+        kind, _, rest = name.partition(":")
+        key, _, outcome = rest.partition(":")
+        if kind == "site" and key and outcome:  # an HTTP API key's outcome (store/api_keys.py)
+            f.api_key.add_metric([key, outcome], stored_float(value))
     for status, total in sorted(delivery.items()):
         f.delivery.add_metric([status], total)
     for endpoint in GATEWAY_ENDPOINTS:

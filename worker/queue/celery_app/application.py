@@ -45,4 +45,4 @@ def configure(celery: Celery, load_settings: Callable[[], Settings]) -> Celery:
 
 
 # Built unconfigured: ``configure`` (called by the composition root) gives it its settings.
-app = Celery("targetsms", include=["tasks.send", "tasks.poll"])
+app = Celery("targetsms", include=["tasks.send", "tasks.poll", "tasks.webhooks"])

@@ -6,7 +6,14 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
-from worker.queue.names import POLL_QUEUE, POLL_TASK, SEND_QUEUE, SEND_TASK
+from worker.queue.names import (
+    POLL_QUEUE,
+    POLL_TASK,
+    SEND_QUEUE,
+    SEND_TASK,
+    WEBHOOK_QUEUE,
+    WEBHOOK_TASK,
+)
 from worker.settings import Settings
 
 __all__ = ["celery_config"]
@@ -62,12 +69,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": (
             Queue(SEND_QUEUE, exchange, routing_key=SEND_QUEUE),
             Queue(POLL_QUEUE, exchange, routing_key=POLL_QUEUE),
+            Queue(WEBHOOK_QUEUE, exchange, routing_key=WEBHOOK_QUEUE),
         ),
         # Sends are latency-sensitive, polls are not: separate queues so a poll backlog never
         # delays a code.
         "task_routes": {
             SEND_TASK: {"queue": SEND_QUEUE, "routing_key": SEND_QUEUE},
             POLL_TASK: {"queue": POLL_QUEUE, "routing_key": POLL_QUEUE},
+            WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_QUEUE},
         },
         "task_publish_retry": True,
         "task_publish_retry_policy": _PUBLISH_RETRY,

@@ -7,14 +7,15 @@ from kombu.exceptions import OperationalError
 
 from worker.core.endpoint import endpoint
 from worker.errors import QueueUnavailable
-from worker.queue.names import POLL_TASK, SEND_TASK
+from worker.queue.names import POLL_TASK, SEND_TASK, WEBHOOK_TASK
 
 __all__ = ["CeleryQueue"]
 
 
 class CeleryQueue:
     """``TaskQueue`` on this Celery app: messages carry the verification id (or the poll
-    marker) and nothing else."""
+    marker) and nothing else; a webhook delivery, the site's name and the event (no code, no
+    number)."""
 
     def __init__(self, celery: Celery, *, max_countdown_seconds: float) -> None:
         self._app = celery
@@ -30,12 +31,18 @@ class CeleryQueue:
                 self._errors = (OperationalError, OSError, *conn.connection_errors)
         return self._errors
 
-    def enqueue_send(self, verification_id: str) -> None:
+    def _publish(self, task: str, args: list[str]) -> None:
         try:
-            self._app.send_task(SEND_TASK, args=[verification_id])
+            self._app.send_task(task, args=args)
         except self._publish_errors() as exc:
             where, what = endpoint(self._app.conf.broker_url or ""), type(exc).__name__
             raise QueueUnavailable(f"the broker at {where} is unavailable ({what})") from None
+
+    def enqueue_send(self, verification_id: str) -> None:
+        self._publish(SEND_TASK, [verification_id])
+
+    def enqueue_webhook(self, site: str, message_id: str, body: str) -> None:
+        self._publish(WEBHOOK_TASK, [site, message_id, body])
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         # A longer wait (a first poll minutes away with TARGETSMS_PUSH=1) hops, each hop a poll

@@ -27,7 +27,15 @@ local function record_event(record_key, history_key, channel, id, event, extra)
   if ttl > 0 then redis.call('PEXPIRE', history_key, ttl) end
   entry.id = id
   entry.state = redis.call('HGET', record_key, 'state')
-  redis.call('PUBLISH', channel, cjson.encode(entry))
+  local payload = cjson.encode(entry)
+  redis.call('PUBLISH', channel, payload)
+  -- A verification made through the HTTP API: its owner's webhook relay reads this stream
+  -- (keys.py: webhook_stream), which keeps what a crashed relay has not queued yet.
+  local site = redis.call('HGET', record_key, 'site')
+  if site then
+    redis.call('XADD', channel .. ':hooks', 'MAXLEN', '~', 100000, '*', 'site', site,
+      'event', payload)
+  end
 end
 
 local function set_state(record_key, state, at)
@@ -65,6 +73,15 @@ end
 local function stat(stats_key, field, n, ttl_ms)
   redis.call('HINCRBY', stats_key, field, n)
   redis.call('PEXPIRE', stats_key, ttl_ms)
+end
+
+-- One outcome of the HTTP API key that owns a verification (`site`; nil: made in Python, not
+-- counted), in the step that decided it: fields site:<name>:<outcome> (store/api_keys.py).
+local function count_site(site, stats_key, totals_key, outcome, ttl_ms)
+  if not site or site == '' then return end
+  local field = 'site:' .. site .. ':' .. outcome
+  stat(stats_key, field, 1, ttl_ms)
+  count(totals_key, field, 1)
 end
 
 -- The one sliding-window log (a sorted set scored by time): exact at every boundary.

@@ -4,7 +4,7 @@
 -- KEYS: 1 record, 2 history, 3 idempotency key, 4..9 the gate's keys (see admit_sms),
 --       10.. one log per limit
 -- ARGV: 1 JSON {id, channel, record_ttl_ms, send_window_ms, max_attempts, idempotency_ttl_ms
---       (0: no key), fields (stored on the record), gate}
+--       (0: no key), fields (stored on the record; `site`, the owning API key, is counted), gate}
 -- Answers {outcome = 'created', flagged} | {outcome = 'existing', id}
 --       | {outcome = 'refused', code, why, retry_after_ms}
 local now = now_ms()
@@ -13,7 +13,10 @@ local now = now_ms()
 -- the record it points at: an existing key always names a live verification of this phone.
 if a.idempotency_ttl_ms > 0 then
   local existing = redis.call('GET', KEYS[3])
-  if existing then return reply({outcome = 'existing', id = existing}) end
+  if existing then
+    count_site(a.fields.site, KEYS[8], KEYS[9], 'replayed', a.gate.stats_ttl_ms)
+    return reply({outcome = 'existing', id = existing})
+  end
 end
 
 local refusal, flagged = admit_sms(4, a.gate, now)
@@ -33,4 +36,5 @@ if a.idempotency_ttl_ms > 0 then
   redis.call('SET', KEYS[3], a.id, 'PX', a.idempotency_ttl_ms)
 end
 record_event(r, KEYS[2], a.channel, a.id, 'queued')
+count_site(a.fields.site, KEYS[8], KEYS[9], 'created', a.gate.stats_ttl_ms)
 return reply({outcome = 'created', flagged = flagged})

@@ -7,20 +7,27 @@
 -- Answers {outcome = 'resent'|'in_flight'|'missing'|'changed'} | {outcome = 'not_allowed', state}
 --       | {outcome = 'refused', code, why, retry_after_ms}
 local r = KEYS[1]
-local f = redis.call('HMGET', r, 'state', 'sends', 'send_deadline')
+local f = redis.call('HMGET', r, 'state', 'sends', 'send_deadline', 'site')
+local function count_own(outcome)  -- for the owning API key (the gate's stats and totals)
+  count_site(f[4], KEYS[8], KEYS[9], outcome, a.gate.stats_ttl_ms)
+end
 local state = f[1]
 if not state then return reply({outcome = 'missing'}) end
 local now = now_ms()
 -- A send still within its deadline is in flight; past it, it was lost (e.g. never queued
 -- because the broker was down) and may be sent again.
 if (state == 'queued' or state == 'sending') and now < (tonumber(f[3]) or 0) then
+  count_own('resend_in_flight')
   return reply({outcome = 'in_flight'})
 end
 if state == 'verified' or state == 'canceled' or state == 'locked' then
   return reply({outcome = 'not_allowed', state = state})
 end
 local sends = tonumber(f[2]) or 0
-if sends ~= a.sends then return reply({outcome = 'changed'}) end  -- a parallel resend won
+if sends ~= a.sends then  -- a parallel resend won
+  count_own('resend_in_flight')
+  return reply({outcome = 'changed'})
+end
 if sends >= a.max_sends then
   return reply({outcome = 'refused', code = 'rate_limited', why = 'sends_per_verification',
     retry_after_ms = math.max(redis.call('PTTL', r), 1)})
@@ -38,4 +45,5 @@ redis.call('HSET', r, 'state', 'queued', 'updated_at', now, 'requested_at', now,
 redis.call('PEXPIRE', r, a.record_ttl_ms)
 redis.call('ZREM', KEYS[3], a.id)
 record_event(r, KEYS[2], a.channel, a.id, 'resend')
+count_own('resent')
 return reply({outcome = 'resent'})

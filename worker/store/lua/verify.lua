@@ -19,8 +19,10 @@ local function ct_equal(x, y)
 end
 
 local r = KEYS[1]
+local site = redis.call('HGET', r, 'site')  -- the owning API key, counted per outcome
 local function answer(reason, left, wait, phone)
   count(KEYS[7], 'verify:' .. reason, 1)
+  count_site(site, KEYS[6], KEYS[7], 'verify:' .. reason, a.stats_ttl_ms)
   return reply({reason = reason, left = left, retry_after_ms = wait or 0, phone = phone})
 end
 

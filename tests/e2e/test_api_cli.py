@@ -1,0 +1,67 @@
+"""`targetsms api-key ...` and `targetsms api` as an operator runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import requests
+from helpers import wait_until
+
+from worker.settings import Settings
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **settings.to_env()}
+    return subprocess.run(
+        [sys.executable, "-m", "worker.ops.cli", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_create_list_set_revoke(settings: Settings) -> None:
+    made = _cli(settings, "api-key", "create", "shop", "--webhook", "https://shop.example/hook")
+    assert made.returncode == 0, made.stderr
+    out = json.loads(made.stdout)
+    assert out["key"].startswith("tsk_") and out["webhook_secret"].startswith("whsec_")
+    again = _cli(settings, "api-key", "create", "shop")
+    assert again.returncode == 1 and "exists" in again.stderr
+    listed = _cli(settings, "api-key", "list")
+    assert out["key"] not in listed.stdout and out["webhook_secret"] not in listed.stdout
+    assert json.loads(listed.stdout)["keys"][0]["webhook_url"] == "https://shop.example/hook"
+    plain = _cli(settings, "api-key", "set", "shop", "--webhook", "http://shop.example/hook")
+    assert plain.returncode == 1 and "https" in plain.stderr
+    changed = _cli(settings, "api-key", "set", "shop", "--max-per-hour", "5", "--no-webhook")
+    assert json.loads(changed.stdout)["max_per_hour"] == 5
+    assert json.loads(changed.stdout)["webhook_url"] is None
+    bad = _cli(settings, "api-key", "create", "Bad Name")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert _cli(settings, "api-key", "revoke", "shop").returncode == 0
+    assert _cli(settings, "api-key", "revoke", "shop").returncode == 1
+
+
+def test_targetsms_api_serves_with_a_created_key(settings: Settings) -> None:
+    key = json.loads(_cli(settings, "api-key", "create", "shop").stdout)["key"]
+    env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.ops.cli", "api", "--port", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+        assert wait_until(lambda: requests.get(f"{url}/openapi.json", timeout=5).ok)
+        r = requests.post(
+            f"{url}/v1/verifications",
+            json={"phone": "+79161112277", "client_ip": "203.0.113.5"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert proc.returncode == 0
