@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from worker.core.delivery import recorded_status
 from worker.errors import GatewayError
 from worker.ops.stats import read_stats
+from worker.queue.broker import broker_url, transport_options
 from worker.queue.names import POLL_QUEUE, SEND_QUEUE
 from worker.runtime import Runtime
 from worker.store import Store, StoreUnavailable
@@ -198,7 +199,9 @@ def _is_bound(text: str) -> bool:
         return False
 
 
-def queue_depths(broker_url: str, queues: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+def queue_depths(
+    broker_url: str, queues: Sequence[str], transport_options: dict[str, Any] | None = None
+) -> dict[str, tuple[int, int | None]]:
     """(messages waiting, consumers or None when the broker cannot tell) per queue.
 
     A passive declare through kombu, which creates nothing: RabbitMQ answers both counts;
@@ -206,7 +209,9 @@ def queue_depths(broker_url: str, queues: Sequence[str]) -> dict[str, tuple[int,
     A queue nobody has declared (or, on Redis, that is empty) holds nothing.
     """
     out: dict[str, tuple[int, int | None]] = {}
-    with Connection(broker_url, connect_timeout=_BROKER_TIMEOUT) as conn:
+    with Connection(
+        broker_url, connect_timeout=_BROKER_TIMEOUT, transport_options=transport_options
+    ) as conn:
         conn.ensure_connection(
             max_retries=1, interval_start=0, interval_step=0, timeout=int(_BROKER_TIMEOUT)
         )
@@ -262,7 +267,7 @@ class TargetSMSCollector(Collector):
                 f.conversion.add_metric([], float(conversion))
             self._fill_balance(f)
         try:
-            depths = queue_depths(s.broker, self.queues)
+            depths = queue_depths(broker_url(s), self.queues, transport_options(s))
             f.up.add_metric(["broker"], 1.0)
         except Exception as exc:  # kombu and redis raise many types; any means "not reached"
             log.warning("metrics: broker unreachable (%s)", type(exc).__name__)

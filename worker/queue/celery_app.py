@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 from worker.core.endpoint import endpoint
 from worker.core.secrets import flower_auth_problems
 from worker.errors import QueueUnavailable, SettingsError
-from worker.queue import kombu_redis
+from worker.queue import kombu_redis, quorum
+from worker.queue.broker import broker_url, transport_options
 from worker.queue.names import POLL_QUEUE, POLL_TASK, SEND_QUEUE, SEND_TASK
 from worker.settings import Settings
 
@@ -40,6 +40,7 @@ def configure(celery: Celery, load_settings: Callable[[], Settings]) -> Celery:
     if getattr(celery, "_targetsms_configured", False):
         return celery
     kombu_redis.install()
+    quorum.install(celery)
 
     def load() -> dict[str, Any]:
         try:
@@ -63,21 +64,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if flower_problems:
         sys.stderr.write(f"targetsms-worker: {'; '.join(flower_problems)}\n")
         raise SystemExit(78)
-    exchange = Exchange("targetsms", type="direct")
     time_limit = int(settings.codes.send_deadline_seconds + settings.lock_ttl_seconds + 10)
     return {
-        "broker_url": settings.broker,
+        "broker_url": broker_url(settings),
         # Redis redelivers a message that is not acked within this time (its worker died): short,
         # so a lost send resumes within its deadline; longer than any countdown we set. Swept
         # every 5 s (kombu's default sweep is ~100 s).
-        "broker_transport_options": {
-            "visibility_timeout": settings.visibility_timeout,
-            "unacked_restore_interval": 5,
-            "unacked_restore_throttle": 1,
-            "socket_timeout": 5,
-            "socket_connect_timeout": 3,
-            "health_check_interval": 25,
-        },
+        "broker_transport_options": transport_options(
+            settings,
+            {
+                "visibility_timeout": settings.visibility_timeout,
+                "unacked_restore_interval": 5,
+                "unacked_restore_throttle": 1,
+                "socket_timeout": 5,
+                "socket_connect_timeout": 3,
+                "health_check_interval": 25,
+            },
+        ),
         # A worker that dies mid-send must not lose the request: ack after the task, not before,
         # and requeue when a prefork child is killed. Our own send lock stops a second send.
         "task_acks_late": True,
@@ -105,10 +108,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": SEND_QUEUE,
         "task_default_exchange": "targetsms",
         "task_default_routing_key": SEND_QUEUE,
-        "task_queues": (
-            Queue(SEND_QUEUE, exchange, routing_key=SEND_QUEUE),
-            Queue(POLL_QUEUE, exchange, routing_key=POLL_QUEUE),
-        ),
+        "task_queues": quorum.task_queues(settings.quorum_queues),
         # Sends are latency-sensitive, polls are not: separate queues so a poll backlog never
         # delays a code.
         "task_routes": {

@@ -25,7 +25,7 @@ from typing import Any
 import kombu.transport
 from kombu.transport import redis as kombu_redis
 
-__all__ = ["RedisTransport", "install"]
+__all__ = ["RedisTransport", "SentinelTransport", "install"]
 
 log = logging.getLogger("targetsms.broker")
 
@@ -55,14 +55,26 @@ class RedisTransport(kombu_redis.Transport):
     Channel = _Channel
 
 
-_PATH = f"{__name__}:RedisTransport"
+class _SentinelChannel(kombu_redis.SentinelChannel):
+    QoS = _QoS  # a failover drops the connection the same way a restart does
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = _SentinelChannel
+
+
+_PATHS = {
+    "redis": f"{__name__}:RedisTransport",
+    "rediss": f"{__name__}:RedisTransport",
+    "sentinel": f"{__name__}:SentinelTransport",
+}
 
 
 def install() -> None:
-    """Make ``redis://`` and ``rediss://`` URLs use ``RedisTransport`` in this process."""
-    for scheme in ("redis", "rediss"):
-        if kombu.transport.TRANSPORT_ALIASES.get(scheme) != _PATH:
-            kombu.transport.TRANSPORT_ALIASES[scheme] = _PATH
+    """Make ``redis://``, ``rediss://`` and ``sentinel://`` URLs use our transports here."""
+    for scheme, path in _PATHS.items():
+        if kombu.transport.TRANSPORT_ALIASES.get(scheme) != path:
+            kombu.transport.TRANSPORT_ALIASES[scheme] = path
             # A class resolved before this call is cached by name: forget it.
             cache: dict[str | None, type | None] = getattr(kombu.transport, "_transport_cache", {})
             cache.pop(scheme, None)

@@ -1,5 +1,6 @@
 """Our Redis state behind one door: key names, Lua steps and Redis' exceptions stay in here."""
 
+from worker.store.connection import Topology
 from worker.store.redis_store import STATS_BUCKET_SECONDS, EventFeed, GatewayTimings, Store, connect
 from worker.store.results import (
     Canceled,
@@ -32,6 +33,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Stored",
+    "Topology",
     "Verdict",
     "connect",
 ]

@@ -21,6 +21,7 @@ from redis.client import PubSub
 from worker.core.delivery import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RefusalCode, VerifyReason
+from worker.store.connection import Client, Topology, translated, where_of, where_of_topology
 from worker.store.keys import Keys
 from worker.store.results import (
     Canceled,
@@ -35,7 +36,7 @@ from worker.store.results import (
     Stored,
     Verdict,
 )
-from worker.store.scripts import Scripts, translated
+from worker.store.scripts import Scripts
 
 __all__ = ["STATS_BUCKET_SECONDS", "EventFeed", "GatewayTimings", "Store", "connect"]
 
@@ -54,21 +55,10 @@ _PUSH_CHUNK = 500
 
 
 def connect(url: str, max_connections: int = 128) -> redis.Redis:
-    """A thread-safe client with timeouts: a Redis that goes away must not hang a request.
-
-    The pool blocks (briefly) when every connection is busy instead of failing, so a burst of
-    web threads queues for a connection rather than erroring.
-    """
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=3,
-        health_check_interval=30,
-    )
-    return redis.Redis(connection_pool=pool)
+    """A client of the one server at ``url`` (``Topology`` builds the others)."""
+    client = Topology(url).connect(max_connections)
+    assert isinstance(client, redis.Redis)
+    return client
 
 
 def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
@@ -148,22 +138,31 @@ class Store:
     depend on time can be tested without sleeping; production reads Redis' ``TIME``."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, *, clock: Callable[[], float] | None = None
+        self,
+        client: Client,
+        prefix: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        where: str = "",
     ) -> None:
-        self._redis = client
+        self._redis: Any = client  # redis.Redis or RedisCluster: the same commands here
         self._clock = clock
         self.keys = Keys(prefix)
         self._scripts = Scripts(client)
-        kwargs = client.connection_pool.connection_kwargs
-        self.where = (
-            str(kwargs["path"])
-            if "path" in kwargs
-            else f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-        )
+        self.where = where or where_of(client)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, *, clock: Callable[[], float] | None = None) -> Store:
-        return cls(connect(url), prefix, clock=clock)
+    def from_url(
+        cls,
+        url: str,
+        prefix: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        topology: Topology | None = None,
+    ) -> Store:
+        """``topology`` (Sentinel, Cluster) when given, else the one server at ``url``."""
+        topology = topology or Topology(url)
+        return cls(topology.connect(), prefix, clock=clock, where=where_of_topology(topology))
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else time.time()
@@ -433,7 +432,7 @@ class Store:
     @_guarded
     def subscribe_events(self) -> EventFeed:
         """Every verification's state changes from now on, as they are published."""
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.keys.events)
         except BaseException:
