@@ -16,6 +16,7 @@ first (RabbitMQ refuses to redeclare a classic queue as a quorum one).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from celery import Celery
@@ -73,17 +74,32 @@ def declare_parked(connection: Connection) -> None:
         parked_queue()(channel).declare()
 
 
+def uses_quorum(celery: Celery) -> bool:
+    queues = celery.conf.task_queues or ()
+    return any((q.queue_arguments or {}).get("x-queue-type") == "quorum" for q in queues)
+
+
 def install(celery: Celery) -> None:
-    """A worker of ``celery`` on quorum queues declares the parked queue when it is ready."""
+    """On quorum queues: a worker of ``celery`` declares the parked queue when it is ready,
+    and every countdown is rounded up to whole seconds (see ``_whole_seconds``)."""
 
     def declare(sender: Any = None, **_: Any) -> None:
-        queues = celery.conf.task_queues or ()
-        if (
-            sender is not None
-            and sender.app is celery
-            and any((q.queue_arguments or {}).get("x-queue-type") == "quorum" for q in queues)
-        ):
+        if sender is not None and sender.app is celery and uses_quorum(celery):
             with celery.connection_for_write() as connection:
                 declare_parked(connection)
 
     worker_ready.connect(declare, weak=False)
+    send_task: Any = celery.send_task
+
+    def send_task_in_whole_seconds(*args: Any, **kw: Any) -> Any:
+        if kw.get("countdown") and uses_quorum(celery):
+            kw["countdown"] = _whole_seconds(kw["countdown"])
+        return send_task(*args, **kw)
+
+    celery.send_task = send_task_in_whole_seconds  # type: ignore[method-assign]
+
+
+def _whole_seconds(countdown: float) -> float:
+    """Native delayed delivery counts whole seconds and refuses a countdown under one (Celery
+    raises ValueError): round up, so a countdown is never cut short (a poll's 0.3 s is 1 s)."""
+    return float(max(1, math.ceil(countdown))) if countdown > 0 else countdown
