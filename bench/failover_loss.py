@@ -1,10 +1,10 @@
 """What asynchronous replication loses when the master is SIGKILLed, and what ``WAIT`` costs.
 
-Writers (8 threads) INCR one counter as fast as they can through the Sentinel-managed client (as the store's
-Lua steps write), keeping the last value Redis acknowledged. The master is SIGKILLed mid-run;
-once Sentinel has promoted the replica, the counter there shows how many acknowledged writes
-never reached it. With ``--wait`` every write is followed by ``WAIT 1 100`` (acknowledged only
-once the replica has it). Prints the loss per kill and the write latency, p50 and p99.
+Writers (8 threads) INCR one counter as fast as they can through the Sentinel-managed client,
+keeping the last value Redis acknowledged. The master is SIGKILLed mid-run; once Sentinel has
+promoted the replica, the counter there shows how many acknowledged writes never reached it.
+With ``--wait`` every write is followed by ``WAIT 1 100`` (acknowledged only once the replica
+has it). Prints the loss per kill and the write latency, p50 and p99.
 
     .venv/bin/python bench/failover_loss.py --runs 3
     .venv/bin/python bench/failover_loss.py --runs 3 --wait

@@ -91,3 +91,23 @@ def test_quorum_queues_are_declared_with_a_limit_that_parks_instead_of_dropping(
     classic = celery_config(s.replace(CELERY_QUORUM_QUEUES=False))["task_queues"]
     assert all(not q.queue_arguments for q in classic)
     assert all(q.exchange.type == "direct" for q in classic)
+
+
+def test_compose_ha_profile_has_a_replica_and_three_sentinels_of_one_master() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    )
+    services = compose["services"]
+    ha = {name for name, s in services.items() if "ha" in s.get("profiles", [])}
+    assert ha == {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert services["redis-replica"]["command"][1:4] == ["--replicaof", "redis", "6379"]
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = services[name]["command"][-1]
+        assert "sentinel monitor targetsms redis 6379 2" in script and "--sentinel" in script
+    example = (Path(__file__).resolve().parents[2] / "compose.env.example").read_text()
+    assert "REDIS_SENTINELS=sentinel-1:26379,sentinel-2:26379,sentinel-3:26379" in example
+    assert "REDIS_SENTINEL_MASTER=targetsms" in example
