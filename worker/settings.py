@@ -39,6 +39,7 @@ from worker.providers.targetsms.validation import (
     validate_sender,
     validate_text,
 )
+from worker.store.connection import sentinel_problems
 
 __all__ = [
     "AbuseSettings",
@@ -189,7 +190,14 @@ BUSY_RETRY_MAX_DELAY = 5.0
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # host:port,... and the master's name: follow the master through Sentinel (worker/store/
+    # connection.py, worker/queue/broker.py); REDIS_URL then gives only password, db and TLS.
+    redis_sentinels: str = env("REDIS_SENTINELS", "")
+    redis_sentinel_master: str = env("REDIS_SENTINEL_MASTER", "")
+    redis_cluster: bool = env("REDIS_CLUSTER", False)  # REDIS_URL names any node
     broker_url: str = env("CELERY_BROKER_URL", "")  # empty: the same Redis as redis_url
+    # RabbitMQ: the send and poll queues as quorum queues (replicated; worker/queue/quorum.py).
+    quorum_queues: bool = env("CELERY_QUORUM_QUEUES", False)
     redis_prefix: str = env("OTP_REDIS_PREFIX", "otp:")
     visibility_timeout: int = env("CELERY_VISIBILITY_TIMEOUT", 30, lo=1, hi=_DAY)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
@@ -203,6 +211,7 @@ class Settings:
 
     @property
     def broker(self) -> str:
+        """As configured; ``worker.queue.broker`` turns a Sentinel-followed one into kombu's."""
         return self.broker_url or self.redis_url
 
     @property
@@ -290,7 +299,11 @@ class Settings:
                 out.append(f"{name} {problem}")
         for name, url, schemes in (
             ("REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
-            ("CELERY_BROKER_URL", self.broker, ("redis", "rediss", "amqp", "amqps", "pyamqp")),
+            (
+                "CELERY_BROKER_URL",
+                self.broker,
+                ("redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp"),
+            ),
         ):
             if url.partition("://")[0] not in schemes:
                 out.append(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
@@ -313,6 +326,7 @@ class Settings:
                 problem = url_problem(cap.verify_url, allow_http=False)
                 if problem:
                     out.append(f"CAPTCHA_VERIFY_URL {problem}")
+        out += _topology_problems(self)
         if a.pumping_action not in ("captcha", "refuse"):
             out.append("OTP_PUMPING_ACTION must be captcha or refuse")
         if any(deny_prefix_problem(p) for p in a.deny_prefixes):
@@ -329,6 +343,27 @@ class Settings:
                 "countdown plus 5 s): raise it or lower OTP_POLL_MAX_DELAY_SECONDS"
             )
         return out
+
+
+def _topology_problems(s: Settings) -> list[str]:
+    out = sentinel_problems(s.redis_sentinels, s.redis_sentinel_master)
+    if s.redis_cluster:
+        # The client and its errors are ready (worker/store/connection.py); the key layout whose
+        # every Lua step stays in one hash slot is not: refuse rather than fail every step.
+        out.append(
+            "REDIS_CLUSTER=1 is not available yet: the store's hash-tagged key layout is "
+            "not built; use one server or REDIS_SENTINELS"
+        )
+    if s.redis_cluster and s.redis_sentinels:
+        out.append("REDIS_CLUSTER=1 and REDIS_SENTINELS exclude each other: choose one")
+    if s.broker_url.startswith("sentinel://") and not s.redis_sentinel_master:
+        out.append("REDIS_SENTINEL_MASTER is required with a sentinel:// CELERY_BROKER_URL")
+    if s.redis_cluster and s.broker.partition("://")[0] in ("redis", "rediss"):
+        out.append(
+            "REDIS_CLUSTER=1: the Celery broker cannot run on a Redis Cluster (kombu does not "
+            "support it): set CELERY_BROKER_URL to RabbitMQ (amqp://) or a Sentinel Redis (sentinel://)"
+        )
+    return out
 
 
 def _text_problems(c: CodeSettings) -> list[str]:
