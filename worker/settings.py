@@ -347,13 +347,6 @@ class Settings:
 
 def _topology_problems(s: Settings) -> list[str]:
     out = sentinel_problems(s.redis_sentinels, s.redis_sentinel_master)
-    if s.redis_cluster:
-        # The client and its errors are ready (worker/store/connection.py); the key layout whose
-        # every Lua step stays in one hash slot is not: refuse rather than fail every step.
-        out.append(
-            "REDIS_CLUSTER=1 is not available yet: the store's hash-tagged key layout is "
-            "not built; use one server or REDIS_SENTINELS"
-        )
     if s.redis_cluster and s.redis_sentinels:
         out.append("REDIS_CLUSTER=1 and REDIS_SENTINELS exclude each other: choose one")
     if s.broker_url.startswith("sentinel://") and not s.redis_sentinel_master:

@@ -35,21 +35,15 @@ def test_sentinels_need_a_master_name_and_host_port_entries() -> None:
     assert not any("s3cr3t" in p for p in problems)
 
 
-NOT_YET = (
-    "REDIS_CLUSTER=1 is not available yet: the store's hash-tagged key layout is not built; "
-    "use one server or REDIS_SENTINELS"
-)
-
-
 def test_a_cluster_broker_is_refused_with_one_line() -> None:
     problems = _problems(REDIS_CLUSTER="1")
     assert problems == [
-        NOT_YET,
         "REDIS_CLUSTER=1: the Celery broker cannot run on a Redis Cluster (kombu does not "
         "support it): set CELERY_BROKER_URL to RabbitMQ (amqp://) or a Sentinel Redis "
         "(sentinel://)",
     ]
-    assert _problems(REDIS_CLUSTER="1", CELERY_BROKER_URL="amqp://h//") == [NOT_YET]
+    settings = Settings.from_env({**GOOD, "REDIS_CLUSTER": "1", "CELERY_BROKER_URL": "amqp://h//"})
+    assert settings.redis_cluster
     assert Topology.of("redis://node:7000/0", cluster=True).cluster
 
 
@@ -59,7 +53,6 @@ def test_cluster_and_sentinel_exclude_each_other() -> None:
         CELERY_BROKER_URL="amqp://h//",
     )  # fmt: skip
     assert problems == [
-        NOT_YET,
         "REDIS_CLUSTER=1 and REDIS_SENTINELS exclude each other: choose one",
     ]
 

@@ -171,19 +171,32 @@ class RedisCluster:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
     def masters(self) -> list[int]:
-        nodes = _client(self.ports[0]).cluster_nodes()
+        """Ports of the masters every live node agrees on (a failed one is left out)."""
         return sorted(
-            int(addr.split("@")[0].rsplit(":", 1)[1])
-            for addr, node in nodes.items()
-            if "master" in node["flags"] and "fail" not in node["flags"]
+            port
+            for port, flags in _nodes(self._alive()[0]).items()
+            if "master" in flags and "fail" not in flags
         )
 
+    def master_of(self, key: str) -> int:
+        """The port of the master serving ``key``'s slot."""
+        port = self._alive()[0]
+        slot = int(_client(port).execute_command("CLUSTER", "KEYSLOT", key))
+        for line in str(_client(port).execute_command("CLUSTER", "NODES")).splitlines():
+            addr, flags, *rest = line.split()[1:]
+            if "master" not in flags or "fail" in flags:
+                continue
+            for lo, _, hi in (r.partition("-") for r in rest[5:]):
+                if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
+                    return _port(addr)
+        raise LookupError(f"no master serves slot {slot}")
+
+    def _alive(self) -> list[int]:
+        return [p for p in self.ports if self.servers.procs[p].poll() is None]
+
     def healthy(self) -> bool:
-        with contextlib.suppress(redis.RedisError, OSError):
-            for port in self.ports:
-                if self.servers.procs[port].poll() is None:
-                    return bool(_client(port).cluster_info().get("cluster_state") == "ok")
-        return False
+        """Every live node says the cluster is ok."""
+        return _all_ok(self._alive())
 
     def kill(self, port: int) -> None:
         self.servers.kill(port)
@@ -240,6 +253,21 @@ def _create(ports: Sequence[int], replicas: int) -> None:
 
 def _all_ok(ports: Sequence[int]) -> bool:
     try:
-        return all(_client(p).cluster_info().get("cluster_state") == "ok" for p in ports)
+        return all(_cluster_info(p).get("cluster_state") == "ok" for p in ports)
     except (redis.RedisError, OSError):
         return False
+
+
+def _cluster_info(port: int) -> dict[str, str]:
+    text = str(_client(port).execute_command("CLUSTER", "INFO"))
+    return dict(line.split(":", 1) for line in text.split() if ":" in line)
+
+
+def _nodes(port: int) -> dict[int, str]:
+    """port -> flags, from ``CLUSTER NODES`` as one node sees it."""
+    text = str(_client(port).execute_command("CLUSTER", "NODES"))
+    return {_port(line.split()[1]): line.split()[2] for line in text.splitlines() if line}
+
+
+def _port(addr: str) -> int:
+    return int(addr.split("@")[0].rsplit(":", 1)[1])

@@ -1,4 +1,10 @@
-"""The Redis key layout: the only place that names a key."""
+"""The Redis key layout: the only place that names a key.
+
+Every key is ``<prefix>{<prefix>}<name>``: the braces are a Redis Cluster hash tag, so all of
+the store's keys hash to one slot and every Lua step (which names its keys in ``KEYS``) runs on
+one node. On one server or behind Sentinel the tag means nothing: there is one layout for every
+topology. Why one slot rather than one per verification: README, "Redis Cluster".
+"""
 
 from __future__ import annotations
 
@@ -11,71 +17,77 @@ __all__ = ["Keys"]
 class Keys:
     prefix: str
 
+    @property
+    def at(self) -> str:
+        """The start of every key name: the prefix, then the store's hash tag."""
+        return f"{self.prefix}{{{self.prefix or 'targetsms'}}}"
+
     def record(self, verification_id: str) -> str:
-        return f"{self.prefix}v:{verification_id}"
+        return f"{self.at}v:{verification_id}"
 
     def history(self, verification_id: str) -> str:
-        return f"{self.prefix}v:{verification_id}:h"
+        return f"{self.at}v:{verification_id}:h"
 
     def lock(self, verification_id: str) -> str:
-        return f"{self.prefix}lock:{verification_id}"
+        return f"{self.at}lock:{verification_id}"
 
     def idempotency(self, digest: str) -> str:
-        return f"{self.prefix}idem:{digest}"
+        return f"{self.at}idem:{digest}"
 
     def sms(self, id_sms: str) -> str:
         """Which verification a gateway message id belongs to (pushes name only the id_sms)."""
-        return f"{self.prefix}sms:{id_sms}"
+        return f"{self.at}sms:{id_sms}"
 
     def limit_log(self, name: str, subject: str) -> str:
-        return f"{self.prefix}rl:{name}:{subject}"
+        return f"{self.at}rl:{name}:{subject}"
 
     def guess_log(self, phone_key: str, requester: str) -> str:
         """Wrong codes for a phone on verifications requested from one IP ('-': none given)."""
-        return f"{self.prefix}rl:verify_phone:{phone_key}:{requester or '-'}"
+        return f"{self.at}rl:verify_phone:{phone_key}:{requester or '-'}"
 
     def verifier_log(self, ip_key: str) -> str:
-        return f"{self.prefix}rl:verify_ip:{ip_key}"
+        return f"{self.at}rl:verify_ip:{ip_key}"
 
     def pumping(self, prefix_key: str, kind: str) -> str:
         """kind: s (sends), v (verifications), flag (suspected)."""
-        return f"{self.prefix}pf:{prefix_key}:{kind}"
+        return f"{self.at}pf:{prefix_key}:{kind}"
 
     def stats(self, slot: int) -> str:
-        return f"{self.prefix}st:{slot}"
+        return f"{self.at}st:{slot}"
 
     @property
     def totals(self) -> str:
         """All-time counters for the metrics exporter: they only grow, so no TTL."""
-        return f"{self.prefix}totals"
+        return f"{self.at}totals"
 
     @property
     def balance(self) -> str:
         """The exporter's cached account balance (refreshed at most once a minute)."""
-        return f"{self.prefix}metrics:balance"
+        return f"{self.at}metrics:balance"
 
     @property
     def balance_lock(self) -> str:
-        return f"{self.prefix}metrics:balance:lock"
+        return f"{self.at}metrics:balance:lock"
 
     @property
     def deny(self) -> str:
         """The operator's deny list: configuration, so no TTL."""
-        return f"{self.prefix}deny"
+        return f"{self.at}deny"
 
     @property
     def poll(self) -> str:
-        return f"{self.prefix}poll"
+        return f"{self.at}poll"
 
     @property
     def poll_marker(self) -> str:
-        return f"{self.prefix}poll:next"
+        return f"{self.at}poll:next"
 
     @property
     def events(self) -> str:
+        """A Pub/Sub channel, not a key: no slot, so no tag (subscribers keep its name)."""
         return f"{self.prefix}events"
 
     @property
     def unused(self) -> str:
         """Stands in KEYS where a script's optional key does not apply (never written)."""
-        return f"{self.prefix}unused"
+        return f"{self.at}unused"
