@@ -36,7 +36,8 @@ redis.call('ZADD', KEYS[1], now, ARGV[4]); redis.call('PEXPIRE', KEYS[1], window
 return 1
 """
 COMMIT = """
-redis.call('HSET', KEYS[1], 'state', 'queued', 'phone', ARGV[1]); redis.call('PEXPIRE', KEYS[1], 3600000)
+redis.call('HSET', KEYS[1], 'state', 'queued', 'phone', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 3600000)
 return 1
 """
 NO_PUMPING = PumpingPolicy(
@@ -108,14 +109,20 @@ def main() -> None:
     cluster = start_cluster()
     try:
         single = Store.from_url(url, f"b{secrets.token_hex(3)}:")
-        print(f"one server, one-slot gate (create):  {rate(lambda n: one_slot(single, n), a.threads, a.seconds):8.0f} steps/s")
         on_cluster = Store.from_url(cluster.url, f"b{secrets.token_hex(3)}:",
                                     topology=Topology.of(cluster.url, cluster=True))  # fmt: skip
-        print(f"cluster,    one-slot gate (create):  {rate(lambda n: one_slot(on_cluster, n), a.threads, a.seconds):8.0f} steps/s")
         client = RedisCluster.from_url(cluster.url)
         scripts = (client.register_script(RESERVE), client.register_script(COMMIT))
         prefix = f"b{secrets.token_hex(3)}:"
-        print(f"cluster,    split gate (4 reserves + commit): {rate(lambda n: split(client, scripts, prefix, n), a.threads, a.seconds):8.0f} steps/s")
+        runs: dict[str, Any] = {
+            "one server, one-slot gate (create)": lambda n: one_slot(single, n),
+            "cluster, one-slot gate (create)": lambda n: one_slot(on_cluster, n),
+            "cluster, split gate (4 reserves + commit)": lambda n: split(
+                client, scripts, prefix, n
+            ),
+        }
+        for name, step in runs.items():
+            print(f"{name:45} {rate(step, a.threads, a.seconds):8.0f} steps/s")
         for k in range(1, 4 + 1):
             leaked = split(client, scripts, prefix + "crash:", 10**8 + k, crash_after=k)
             print(f"split gate, crash after reserve {k}: {leaked} window entries leaked, no record")
