@@ -10,6 +10,7 @@ tasks and the producer API use the process-wide one, created lazily from the env
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,11 +26,12 @@ from worker.providers.targetsms import (
 from worker.queue.base import TaskQueue
 from worker.settings import RETRY_MAX_DELAY, Settings
 from worker.store import Store, Topology
+from worker.store.aio import AsyncStore
 
 if TYPE_CHECKING:
     from celery import Celery
 
-__all__ = ["Runtime", "celery_app", "get_runtime", "set_runtime", "store_topology"]
+__all__ = ["AsyncRuntime", "Runtime", "celery_app", "get_runtime", "set_runtime", "store_topology"]
 
 
 def store_topology(settings: Settings) -> Topology:
@@ -170,3 +172,29 @@ def celery_app() -> Celery:
     from worker.queue.celery_app import app, configure
 
     return configure(app, lambda: get_runtime().settings)
+
+
+@dataclass
+class AsyncRuntime:
+    """What the asyncio producer API (``worker.aio``) runs on: a ``Runtime`` for the settings,
+    the captcha and the task queue, an ``AsyncStore`` of one event loop, and a bounded pool for
+    the calls that block (publishing to the broker, a captcha check), so none runs on the loop
+    and a burst queues for a thread instead of starting a thousand."""
+
+    base: Runtime
+    store: AsyncStore
+    executor: ThreadPoolExecutor = field(repr=False)
+
+    @classmethod
+    def from_runtime(
+        cls, base: Runtime, *, executor: ThreadPoolExecutor | None = None, blocking_threads: int = 8
+    ) -> AsyncRuntime:
+        s = base.settings
+        pool = executor or ThreadPoolExecutor(blocking_threads, thread_name_prefix="targetsms-aio")
+        store = AsyncStore.from_url(s.redis_url, s.redis_prefix, topology=store_topology(s))
+        return cls(base, store, pool)
+
+    async def aclose(self, *, shutdown_executor: bool = True) -> None:
+        await self.store.aclose()
+        if shutdown_executor:
+            self.executor.shutdown(wait=False)

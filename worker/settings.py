@@ -51,6 +51,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "Variable",
+    "WebSettings",
     "default_text",
     "load_dotenv_file",
     "variables",
@@ -181,6 +182,16 @@ class PollingSettings:
     batch_size: int = env("OTP_POLL_BATCH_SIZE", 200, lo=1, hi=5000)
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """What the framework drop-ins (``worker.integrations``) need to know about the site."""
+
+    # Empty: the client is the TCP peer. Behind a proxy, the header it sets (X-Forwarded-For,
+    # X-Real-IP): its last address is taken, the one the proxy itself added.
+    trusted_proxy_header: str = env("OTP_TRUSTED_PROXY_HEADER", "")
+    cookie_secure: bool = env("OTP_COOKIE_SECURE", True)  # off only for plain-HTTP development
+
+
 # Longest backoff between two gateway attempts of one send (the send lock covers it).
 RETRY_MAX_DELAY = 8.0
 # Longest countdown before a send that found another worker's lock looks again.
@@ -206,6 +217,7 @@ class Settings:
     abuse: AbuseSettings = field(default_factory=AbuseSettings)
     captcha: CaptchaSettings = field(default_factory=CaptchaSettings)
     polling: PollingSettings = field(default_factory=PollingSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     # The low-balance alert's threshold, exported by `targetsms metrics` as a gauge.
     balance_alert_below: float = env("OTP_BALANCE_ALERT_BELOW", 100.0, lo=0, hi=1e12)
 
@@ -327,6 +339,10 @@ class Settings:
                 if problem:
                     out.append(f"CAPTCHA_VERIFY_URL {problem}")
         out += _topology_problems(self)
+        if self.web.trusted_proxy_header and not re.fullmatch(
+            r"[A-Za-z0-9-]+", self.web.trusted_proxy_header
+        ):
+            out.append("OTP_TRUSTED_PROXY_HEADER must be a header name such as X-Forwarded-For")
         if a.pumping_action not in ("captcha", "refuse"):
             out.append("OTP_PUMPING_ACTION must be captcha or refuse")
         if any(deny_prefix_problem(p) for p in a.deny_prefixes):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from served import serve as serve  # the fixture, for the framework tests
 
 HERE = Path(__file__).parent
 

@@ -30,8 +30,10 @@ from worker.core.endpoint import endpoint
 from worker.errors import StoreUnavailable
 
 __all__ = [
+    "POOL_OPTIONS",
     "Client",
     "Topology",
+    "is_cluster",
     "parse_sentinels",
     "sentinel_problems",
     "translated",
@@ -47,6 +49,9 @@ _TIMEOUTS: dict[str, Any] = {
     "socket_connect_timeout": 3,
     "health_check_interval": 30,
 }
+#: One server's pool, thread or asyncio: it blocks (briefly) when every connection is busy
+#: instead of failing, so a burst of web requests queues for a connection rather than erroring.
+POOL_OPTIONS: dict[str, Any] = {"timeout": 5, "decode_responses": True, **_TIMEOUTS}
 # What "no master answers right now" looks like. READONLY is here for a plain client pointed at
 # a demoted master (a Sentinel-managed connection turns it into ConnectionError itself); the
 # write did not happen, so the caller may simply try again.
@@ -123,12 +128,36 @@ class Topology:
             )
         if self.sentinels:
             return self._sentinel_master(max_connections)
-        # One server: the pool blocks (briefly) when every connection is busy instead of
-        # failing, so a burst of web threads queues for a connection rather than erroring.
         pool = redis.BlockingConnectionPool.from_url(
-            self.url, max_connections=max_connections, timeout=5, decode_responses=True, **_TIMEOUTS
+            self.url, max_connections=max_connections, **POOL_OPTIONS
         )
         return redis.Redis(connection_pool=pool)
+
+    def connect_async(self, max_connections: int = 128) -> Any:
+        """The same topology on ``redis.asyncio``, for one event loop."""
+        import redis.asyncio as aioredis
+        from redis.asyncio.cluster import RedisCluster as AsyncCluster
+        from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+
+        if self.cluster:
+            return AsyncCluster.from_url(self.url, decode_responses=True, **_TIMEOUTS)
+        if self.sentinels:
+            params = redis.connection.parse_url(self.url)  # type: ignore[no-untyped-call]
+            params.pop("connection_class", None)
+            for unused in ("host", "port", "path"):
+                params.pop(unused, None)
+            sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
+                list(self.sentinels),
+                sentinel_kwargs={"socket_timeout": 1, "socket_connect_timeout": 1},
+                **_TIMEOUTS,
+            )
+            return sentinel.master_for(
+                self.master, decode_responses=True, max_connections=max_connections, **params
+            )
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=max_connections, **POOL_OPTIONS
+        )
+        return aioredis.Redis(connection_pool=pool)
 
     def _sentinel_master(self, max_connections: int) -> redis.Redis:
         params = redis.connection.parse_url(self.url)  # type: ignore[no-untyped-call]
@@ -153,9 +182,16 @@ class Topology:
         return client
 
 
-def where_of(client: Client) -> str:
-    """Where a client points, for messages: never a password."""
-    if isinstance(client, RedisCluster):
+def is_cluster(client: Any) -> bool:
+    """A Redis Cluster client, thread or asyncio (its keys then carry the store's hash tag)."""
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+
+    return isinstance(client, RedisCluster | AsyncCluster)
+
+
+def where_of(client: Any) -> str:
+    """Where a client (thread or asyncio) points, for messages: never a password."""
+    if not hasattr(client, "connection_pool"):
         return "a Redis Cluster"
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:

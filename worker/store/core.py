@@ -16,19 +16,29 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 
-from worker.store.connection import Client, Topology, translated, where_of, where_of_topology
-from worker.store.keys import Keys
+from worker.store.calls import Call, on_verification
+from worker.store.connection import (
+    Client,
+    Topology,
+    is_cluster,
+    translated,
+    where_of,
+    where_of_topology,
+)
+from worker.store.keys import STATS_BUCKET_SECONDS, STATS_TTL_MS, Keys
 from worker.store.scripts import Scripts
 
-__all__ = ["STATS_BUCKET_SECONDS", "STATS_TTL_MS", "StoreCore", "connect", "guarded"]
+__all__ = [
+    "STATS_BUCKET_SECONDS",
+    "STATS_TTL_MS",
+    "StoreCore",
+    "connect",
+    "guarded",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S", bound="StoreCore")
-
-#: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
-STATS_BUCKET_SECONDS = 300
-STATS_TTL_MS = (24 * 3600 + 3600) * 1000
 
 
 def connect(url: str, max_connections: int = 128) -> redis.Redis:
@@ -63,7 +73,7 @@ class StoreCore:
     ) -> None:
         self._redis: Any = client  # redis.Redis or RedisCluster: the same commands here
         self._clock = clock
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, cluster=is_cluster(client))
         self._scripts = Scripts(client)
         self.where = where or where_of(client)
 
@@ -95,22 +105,16 @@ class StoreCore:
         return self._clock() if self._clock is not None else time.time()
 
     def stats_key(self, at: float | None = None) -> str:
-        now = self._now() if at is None else at
-        return self.keys.stats(int(now // STATS_BUCKET_SECONDS))
+        return self.keys.stats_at(self._now() if at is None else at)
+
+    def _call(self, call: Call) -> dict[str, Any]:
+        return self._scripts.run(call, self._clock)
 
     def _run(self, name: str, keys: Sequence[str], arg: Mapping[str, Any]) -> dict[str, Any]:
-        if self._clock is not None:
-            arg = {**arg, "now_ms": int(self._clock() * 1000)}
-        return self._scripts.run(name, keys, arg)
+        return self._call(Call(name, list(keys), arg))
 
     def _verification_step(
         self, name: str, verification_id: str, keys: Sequence[str], arg: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """A step on one verification: KEYS start with its record and history, ARGV names it
-        and the channel its events go to (the shape every such script expects)."""
-        k = self.keys
-        return self._run(
-            name,
-            [k.record(verification_id), k.history(verification_id), *keys],
-            {"id": verification_id, "channel": k.events, **arg},
-        )
+        """A step on one verification (``calls.on_verification``)."""
+        return self._call(on_verification(self.keys, name, verification_id, keys, arg))

@@ -17,7 +17,8 @@ from typing import Any
 
 import redis
 
-from worker.store.core import STATS_BUCKET_SECONDS, STATS_TTL_MS, StoreCore, guarded
+from worker.store.calls import queue_refusal_count
+from worker.store.core import STATS_BUCKET_SECONDS, StoreCore, guarded
 
 __all__ = ["GATEWAY_BUCKETS", "GATEWAY_ENDPOINTS", "Counters", "GatewayTimings", "taken"]
 
@@ -66,11 +67,8 @@ class Counters(StoreCore):
     @guarded
     def count_refusal(self, reason: str) -> None:
         """Count a refusal decided in Python or Lua alike, for stats and metrics."""
-        key = self.stats_key()
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, f"refused:{reason}", 1)
-            pipe.pexpire(key, STATS_TTL_MS)
-            pipe.hincrby(self.keys.totals, f"refused:{reason}", 1)
+            queue_refusal_count(pipe, self.keys, self.stats_key(), reason)
             pipe.execute()
 
     @guarded

@@ -11,8 +11,7 @@ from typing import Any
 
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RefusalCode
-from worker.store.core import STATS_TTL_MS
-from worker.store.keys import Keys
+from worker.store.keys import STATS_TTL_MS, Keys
 from worker.store.results import Refusal
 
 __all__ = ["gate_arg", "gate_keys", "refusal"]

@@ -1,25 +1,33 @@
 """The Redis key layout: the only place that names a key.
 
-Every key is ``<prefix>{<prefix>}<name>``: the braces are a Redis Cluster hash tag, so all of
-the store's keys hash to one slot and every Lua step (which names its keys in ``KEYS``) runs on
-one node. On one server or behind Sentinel the tag means nothing: there is one layout for every
-topology. Why one slot rather than one per verification: README, "Redis Cluster".
+On a Redis Cluster every key is ``<prefix>{<prefix>}<name>``: the braces are a hash tag, so
+all of the store's keys hash to one slot and every Lua step (which names its keys in ``KEYS``)
+runs on one node. On one server or behind Sentinel the keys are ``<prefix><name>``, as they
+always were, so an upgrade there renames nothing. Why one slot rather than one per
+verification: README, "Redis Cluster".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Keys"]
+__all__ = ["STATS_BUCKET_SECONDS", "STATS_TTL_MS", "Keys"]
+
+#: ``targetsms stats`` counts in five-minute buckets kept a day and an hour.
+STATS_BUCKET_SECONDS = 300
+STATS_TTL_MS = (24 * 3600 + 3600) * 1000
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str
+    cluster: bool = False  # a Redis Cluster: every key carries the store's hash tag
 
     @property
     def at(self) -> str:
-        """The start of every key name: the prefix, then the store's hash tag."""
+        """The start of every key name: the prefix, then (on a cluster) the store's hash tag."""
+        if not self.cluster:
+            return self.prefix
         return f"{self.prefix}{{{self.prefix or 'targetsms'}}}"
 
     def record(self, verification_id: str) -> str:
@@ -54,6 +62,10 @@ class Keys:
 
     def stats(self, slot: int) -> str:
         return f"{self.at}st:{slot}"
+
+    def stats_at(self, now: float) -> str:
+        """The statistics bucket that holds the moment ``now`` (Unix seconds)."""
+        return self.stats(int(now // STATS_BUCKET_SECONDS))
 
     @property
     def totals(self) -> str:

@@ -6,7 +6,8 @@ list and the all-time counters.
 
 ``Store`` is only the sum of its jobs, one module each over a shared core (``core.py`` says
 why): ``verifications`` (the producer's steps), ``sending`` and ``delivery`` (the worker's),
-``deny``, ``counters`` and ``events``; ``gate`` builds the SMS gate's share of a step. A new job
+``deny``, ``counters`` and ``events``; ``calls`` holds the producer's steps as plain values
+(shared with the asyncio Store, ``aio``) and ``gate`` the SMS gate's share of them. A new job
 is a module with a ``StoreCore`` subclass, added to the bases below.
 """
 

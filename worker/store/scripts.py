@@ -7,15 +7,15 @@ KEYS and one JSON object in ARGV[1], and answers with one JSON object.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 from worker.errors import StoreUnavailable
-from worker.store.connection import Client, translated
+from worker.store.calls import Call, answer
+from worker.store.connection import translated
 
-__all__ = ["Scripts", "StoreUnavailable", "translated"]
+__all__ = ["Scripts", "StoreUnavailable", "registered", "translated"]
 
 _NAMES = (
     "create",
@@ -43,13 +43,17 @@ def _sources() -> dict[str, str]:
 _SOURCES = _sources()
 
 
+def registered(client: Any) -> dict[str, Any]:
+    """Every script registered on ``client``, thread or asyncio (EVALSHA, loaded again after a
+    Redis restart)."""
+    return {name: client.register_script(src) for name, src in _SOURCES.items()}
+
+
 class Scripts:
-    """The registered scripts of one client (EVALSHA, loaded again after a Redis restart)."""
+    """The registered scripts of one thread client."""
 
-    def __init__(self, client: Client) -> None:
-        self._scripts = {name: client.register_script(src) for name, src in _SOURCES.items()}
+    def __init__(self, client: Any) -> None:
+        self._scripts = registered(client)
 
-    def run(self, name: str, keys: Sequence[str], arg: Mapping[str, Any]) -> dict[str, Any]:
-        out = self._scripts[name](keys=list(keys), args=[json.dumps(arg)])
-        answer: dict[str, Any] = json.loads(out)
-        return answer
+    def run(self, call: Call, clock: Callable[[], float] | None = None) -> dict[str, Any]:
+        return answer(self._scripts[call.name](keys=call.keys, args=call.argv(clock)))

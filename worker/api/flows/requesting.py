@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from worker.api.flows.refusals import CAPTCHA_REQUIRED, NOT_ENABLED, refuse, refused
+from worker.api.flows.validation import NOT_FOUND, client_ip_subject, require_verification_id
 from worker.api.gate import sms_gate
-from worker.api.producer.boundary import runtime_or_default, translated
-from worker.api.producer.refusals import refuse, refused
-from worker.api.producer.validation import (
-    NOT_FOUND,
-    client_ip_subject,
-    require_verification_id,
-)
+from worker.api.io import Flow, blocking, on_store
+from worker.api.results import CodeRequest
 from worker.core.codes import new_verification_id, pseudonym
 from worker.core.gate import SmsGate
 from worker.core.outcomes import RecordState, RefusalCode
@@ -21,68 +17,69 @@ from worker.core.phone import InvalidPhone, Phone, parse_phone
 from worker.errors import RequestRefused, VerificationNotFound
 from worker.queue.base import QueueUnavailable
 from worker.runtime import Runtime
-from worker.store import Refusal, ResendOutcome
+from worker.store import Refusal, ResendOutcome, Store
 
-__all__ = ["CodeRequest", "request_code", "resend"]
+__all__ = ["Asker", "request_code", "resend"]
 
 log = logging.getLogger("targetsms.producer")
 
 
 @dataclass(frozen=True, slots=True)
-class CodeRequest:
-    id: str
-    state: RecordState  # queued for a new request; an earlier request's own state otherwise
-    created: bool  # False when an idempotency key returned an earlier request
+class Asker:
+    """Who asks for an SMS, as the gate sees them. The API's wrappers (thread and asyncio) build
+    one and it travels whole through the flow to ``_gate``: a keyword the gate or the create
+    step needs (the HTTP API's ``site``) is one more field here and a parameter on each wrapper,
+    and no flow signature changes."""
+
+    client_ip: str | None = None
+    captcha_token: str | None = None
 
 
-def _check_captcha(rt: Runtime, token: str | None, client_ip: str | None) -> bool:
+def _check_captcha(rt: Runtime, asker: Asker) -> Flow[bool]:
     """True when a token was given and the provider accepted it."""
-    mode = rt.settings.captcha.mode
+    mode, token = rt.settings.captcha.mode, asker.captcha_token
     if mode == "off" or (mode == "step_up" and not token):
         return False
     if not token:
-        raise refuse(rt, RefusalCode.CAPTCHA_REQUIRED, "complete the captcha and try again")
-    result = rt.captcha.verify(token, client_ip)
+        raise (yield from refuse(RefusalCode.CAPTCHA_REQUIRED, CAPTCHA_REQUIRED))
+    result = yield from blocking(rt.captcha.verify, token, asker.client_ip)
     if not result.ok:
-        raise refuse(
-            rt,
-            RefusalCode.CAPTCHA_FAILED,
-            "the captcha was not accepted",
-            f"captcha_{result.reason}",
-        )
+        why = f"captcha_{result.reason}"
+        raise (yield from refuse(RefusalCode.CAPTCHA_FAILED, "the captcha was not accepted", why))
     if result.reason != "ok":
         log.warning("captcha passed by failing open (%s)", result.reason)
     return True
 
 
-def _gate(
-    rt: Runtime,
-    phone: Phone,
-    *,
-    ip: str | None,
-    client_ip: str | None,
-    captcha_token: str | None,
-) -> SmsGate:
+def _gate(rt: Runtime, phone: Phone, asker: Asker, ip: str | None) -> Flow[SmsGate]:
     """The checks one SMS passes before the store's atomic step: country, deny list, captcha."""
     if phone.region not in rt.settings.abuse.allowed_countries:
-        raise refuse(rt, RefusalCode.COUNTRY_NOT_ALLOWED, "SMS to this country is not enabled")
-    if any(phone.e164.startswith(p) for p in rt.settings.abuse.deny_prefixes):
-        raise refuse(
-            rt, RefusalCode.PHONE_NOT_ALLOWED, "SMS to this number is not enabled", "deny_list"
+        raise (
+            yield from refuse(RefusalCode.COUNTRY_NOT_ALLOWED, "SMS to this country is not enabled")
         )
-    passed = _check_captcha(rt, captcha_token, client_ip)
+    if any(phone.e164.startswith(p) for p in rt.settings.abuse.deny_prefixes):
+        raise (yield from refuse(RefusalCode.PHONE_NOT_ALLOWED, NOT_ENABLED, "deny_list"))
+    passed = yield from _check_captcha(rt, asker)
     return sms_gate(
         rt.settings, phone=phone.e164, region=phone.region, ip=ip, captcha_passed=passed
     )
 
 
-def _publish(rt: Runtime, verification_id: str, undo: Callable[[], None]) -> None:
+def _publish(
+    rt: Runtime, verification_id: str, gate: SmsGate, sends: int, idem: str | None = None
+) -> Flow[None]:
     """Queue the send; when the broker does not take it, give back what the gate counted."""
     try:
-        rt.queue.enqueue_send(verification_id)
+        yield from blocking(rt.queue.enqueue_send, verification_id)
     except QueueUnavailable:
         log.error("broker unavailable, send of %s withdrawn", verification_id)
-        undo()
+        yield from on_store(
+            Store.abandon,
+            gate,
+            verification_id=verification_id,
+            sends=sends,
+            idempotency_digest=idem,
+        )
         raise
 
 
@@ -98,38 +95,24 @@ def _log_pumping(rt: Runtime, gate: SmsGate) -> None:
     )
 
 
-@translated
 def request_code(
-    phone: str,
-    *,
-    client_ip: str | None = None,
-    captcha_token: str | None = None,
-    idempotency_key: str | None = None,
-    runtime: Runtime | None = None,
-) -> CodeRequest:
-    """Check the number, the captcha and every limit, record the request and queue the send.
-
-    An ``idempotency_key`` is scoped by phone: the same key returns this phone's earlier
-    verification (within the code TTL), never another phone's. Raises ``RequestRefused`` for
-    an expected refusal, ``ServiceUnavailable`` when Redis or the broker is down (nothing is
-    spent then), ``SettingsError`` for a bad deployment, ``TypeError`` for a non-string
-    ``client_ip``.
-    """
-    rt = runtime_or_default(runtime)
+    rt: Runtime, phone: str, asker: Asker, *, idempotency_key: str | None
+) -> Flow[CodeRequest]:
     s = rt.settings
-    ip = client_ip_subject(client_ip)
+    ip = client_ip_subject(asker.client_ip)
     try:
         parsed = parse_phone(phone, s.abuse.default_region)
     except InvalidPhone as exc:
-        raise refuse(rt, RefusalCode.INVALID_PHONE, str(exc)) from None
-    gate = _gate(rt, parsed, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
+        raise (yield from refuse(RefusalCode.INVALID_PHONE, str(exc))) from None
+    gate = yield from _gate(rt, parsed, asker, ip)
     idem = (
         pseudonym(rt.pseudonym_secret, "idem", f"{parsed.e164}\n{idempotency_key}")
         if idempotency_key
         else None
     )
     verification_id = new_verification_id()
-    out = rt.store.create(
+    out = yield from on_store(
+        Store.create,
         gate,
         verification_id=verification_id,
         idempotency_digest=idem,
@@ -139,47 +122,29 @@ def request_code(
         max_attempts=s.codes.max_attempts,
     )
     if isinstance(out, Refusal):
-        raise refused(rt, out)
+        raise (yield from refused(out))
     if out.existing:
         # A replayed key (rare): one more read, so the answer carries the record's real state.
-        record, _ = rt.store.load(out.id)
+        record, _ = yield from on_store(Store.load, out.id)
         return CodeRequest(id=out.id, state=RecordState(record["state"]), created=False)
     if out.pumping_flagged:
         _log_pumping(rt, gate)
-    _publish(
-        rt,
-        verification_id,
-        lambda: rt.store.abandon(
-            gate, verification_id=verification_id, sends=1, idempotency_digest=idem
-        ),
-    )
+    yield from _publish(rt, verification_id, gate, 1, idem)
     log.info("queued %s region=%s", verification_id, parsed.region)
     return CodeRequest(id=verification_id, state=RecordState.QUEUED, created=True)
 
 
-@translated
-def resend(
-    verification_id: str,
-    *,
-    client_ip: str | None = None,
-    captcha_token: str | None = None,
-    runtime: Runtime | None = None,
-) -> CodeRequest:
-    """Send a new code for the same verification; the previous code stops working at once.
-
-    The SMS passes the same gate as a first request: every limit, the deny list, the country
-    policy, the captcha (step-up included) and the pumping guard.
-    """
-    rt = runtime_or_default(runtime)
+def resend(rt: Runtime, verification_id: str, asker: Asker) -> Flow[CodeRequest]:
     s = rt.settings
-    ip = client_ip_subject(client_ip)
+    ip = client_ip_subject(asker.client_ip)
     require_verification_id(verification_id)
-    subject = rt.store.sms_subject(verification_id)
+    subject = yield from on_store(Store.sms_subject, verification_id)
     if subject is None:
         raise VerificationNotFound(NOT_FOUND)
     phone = Phone(e164=subject.phone, region=subject.region)
-    gate = _gate(rt, phone, ip=ip, client_ip=client_ip, captcha_token=captcha_token)
-    out = rt.store.resend(
+    gate = yield from _gate(rt, phone, asker, ip)
+    out = yield from on_store(
+        Store.resend,
         gate,
         verification_id=verification_id,
         sends=subject.sends,
@@ -189,7 +154,7 @@ def resend(
         record_ttl_ms=s.codes.record_ttl_seconds * 1000,
     )
     if isinstance(out, Refusal):
-        raise refused(rt, out)
+        raise (yield from refused(out))
     outcome, state = out
     if outcome is ResendOutcome.MISSING:
         raise VerificationNotFound(NOT_FOUND)
@@ -197,11 +162,6 @@ def resend(
         return CodeRequest(id=verification_id, state=RecordState.QUEUED, created=False)
     if outcome is ResendOutcome.NOT_ALLOWED:
         raise RequestRefused(RefusalCode.NOT_ALLOWED, f"a {state} verification cannot be resent")
-    sends = subject.sends + 1
-    _publish(
-        rt,
-        verification_id,
-        lambda: rt.store.abandon(gate, verification_id=verification_id, sends=sends),
-    )
+    yield from _publish(rt, verification_id, gate, subject.sends + 1)
     log.info("resend queued %s", verification_id)
     return CodeRequest(id=verification_id, state=RecordState.QUEUED, created=True)
