@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
+import requests
 from helpers import AMQP_URL, LOGIN, PASSWORD, Sandbox, WorkerProcess, amqp_available, make_settings
 
 from worker.dev.devstack import celery_argv, start_redis
@@ -42,6 +44,36 @@ def amqp_url() -> str:
             pytest.fail(f"RabbitMQ is required in CI and is not reachable at {AMQP_URL}")
         pytest.skip(f"no RabbitMQ at {AMQP_URL} (set AMQP_URL); runs in CI")
     return AMQP_URL
+
+
+@pytest.fixture
+def amqp_vhost(amqp_url: str) -> Iterator[str]:
+    """A private vhost on the shared RabbitMQ, made (and removed) through its management API,
+    which Flower also needs for queue lengths: tests that declare queues of their own
+    kinds (quorum) stay out of everyone else's way."""
+    parts = urlsplit(amqp_url)
+    user, password = parts.username or "guest", parts.password or "guest"
+    api = f"http://{parts.hostname or '127.0.0.1'}:15672/api"
+    try:
+        requests.get(f"{api}/overview", auth=(user, password), timeout=3).raise_for_status()
+    except requests.RequestException:
+        if os.environ.get("CI"):
+            pytest.fail(f"RabbitMQ's management API is required in CI ({api})")
+        pytest.skip(f"no RabbitMQ management API at {api} (rabbitmq-plugins enable "
+                    "rabbitmq_management)")  # fmt: skip
+    name = f"test-{secrets.token_hex(4)}"
+    vhost = f"{api}/vhosts/{quote(name, safe='')}"
+    requests.put(vhost, auth=(user, password), timeout=10).raise_for_status()
+    requests.put(
+        f"{api}/permissions/{quote(name, safe='')}/{quote(user, safe='')}",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+        auth=(user, password),
+        timeout=10,
+    ).raise_for_status()
+    try:
+        yield f"{parts.scheme}://{user}:{password}@{parts.hostname}:{parts.port or 5672}/{name}"
+    finally:
+        requests.delete(vhost, auth=(user, password), timeout=10)
 
 
 @pytest.fixture

@@ -25,13 +25,23 @@ from worker.providers.targetsms import (
 )
 from worker.queue.base import TaskQueue
 from worker.settings import RETRY_MAX_DELAY, Settings
-from worker.store import Store
+from worker.store import Store, Topology
 from worker.store.aio import AsyncStore
 
 if TYPE_CHECKING:
     from celery import Celery
 
-__all__ = ["AsyncRuntime", "Runtime", "celery_app", "get_runtime", "set_runtime"]
+__all__ = ["AsyncRuntime", "Runtime", "celery_app", "get_runtime", "set_runtime", "store_topology"]
+
+
+def store_topology(settings: Settings) -> Topology:
+    """Where the store is: one server, a master followed through Sentinel, or a cluster."""
+    return Topology.of(
+        settings.redis_url,
+        sentinels=settings.redis_sentinels,
+        master=settings.redis_sentinel_master,
+        cluster=settings.redis_cluster,
+    )
 
 
 @dataclass
@@ -52,7 +62,9 @@ class Runtime:
         queue: TaskQueue | None = None,
         provider: SmsProvider | None = None,
     ) -> Runtime:
-        store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        store = Store.from_url(
+            settings.redis_url, settings.redis_prefix, topology=store_topology(settings)
+        )
         return cls(settings, store, transport, queue, provider)
 
     @property
@@ -179,7 +191,8 @@ class AsyncRuntime:
     ) -> AsyncRuntime:
         s = base.settings
         pool = executor or ThreadPoolExecutor(blocking_threads, thread_name_prefix="targetsms-aio")
-        return cls(base, AsyncStore.from_url(s.redis_url, s.redis_prefix), pool)
+        store = AsyncStore.from_url(s.redis_url, s.redis_prefix, topology=store_topology(s))
+        return cls(base, store, pool)
 
     async def aclose(self, *, shutdown_executor: bool = True) -> None:
         await self.store.aclose()

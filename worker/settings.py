@@ -40,6 +40,7 @@ from worker.providers.targetsms.validation import (
     validate_sender,
     validate_text,
 )
+from worker.store.connection import sentinel_problems
 
 __all__ = [
     "AbuseSettings",
@@ -239,7 +240,14 @@ BUSY_RETRY_MAX_DELAY = 5.0
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # host:port,... and the master's name: follow the master through Sentinel (worker/store/
+    # connection.py, worker/queue/broker.py); REDIS_URL then gives only password, db and TLS.
+    redis_sentinels: str = env("REDIS_SENTINELS", "")
+    redis_sentinel_master: str = env("REDIS_SENTINEL_MASTER", "")
+    redis_cluster: bool = env("REDIS_CLUSTER", False)  # REDIS_URL names any node
     broker_url: str = env("CELERY_BROKER_URL", "")  # empty: the same Redis as redis_url
+    # RabbitMQ: the send and poll queues as quorum queues (replicated; worker/queue/quorum.py).
+    quorum_queues: bool = env("CELERY_QUORUM_QUEUES", False)
     redis_prefix: str = env("OTP_REDIS_PREFIX", "otp:")
     visibility_timeout: int = env("CELERY_VISIBILITY_TIMEOUT", 30, lo=1, hi=_DAY)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
@@ -267,6 +275,7 @@ class Settings:
 
     @property
     def broker(self) -> str:
+        """As configured; ``worker.queue.broker`` turns a Sentinel-followed one into kombu's."""
         return self.broker_url or self.redis_url
 
     @property
@@ -365,7 +374,11 @@ class Settings:
                 out.append(f"{name} {problem}")
         for name, url, schemes in (
             ("REDIS_URL", self.redis_url, ("redis", "rediss", "unix")),
-            ("CELERY_BROKER_URL", self.broker, ("redis", "rediss", "amqp", "amqps", "pyamqp")),
+            (
+                "CELERY_BROKER_URL",
+                self.broker,
+                ("redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp"),
+            ),
         ):
             if url.partition("://")[0] not in schemes:
                 out.append(f"{name} must start with one of {', '.join(s + '://' for s in schemes)}")
@@ -388,6 +401,7 @@ class Settings:
                 problem = url_problem(cap.verify_url, allow_http=False)
                 if problem:
                     out.append(f"CAPTCHA_VERIFY_URL {problem}")
+        out += _topology_problems(self)
         if self.web.trusted_proxy_header and not re.fullmatch(
             r"[A-Za-z0-9-]+", self.web.trusted_proxy_header
         ):
@@ -409,6 +423,20 @@ class Settings:
                 "countdown plus 5 s): raise it or lower OTP_POLL_MAX_DELAY_SECONDS"
             )
         return out
+
+
+def _topology_problems(s: Settings) -> list[str]:
+    out = sentinel_problems(s.redis_sentinels, s.redis_sentinel_master)
+    if s.redis_cluster and s.redis_sentinels:
+        out.append("REDIS_CLUSTER=1 and REDIS_SENTINELS exclude each other: choose one")
+    if s.broker_url.startswith("sentinel://") and not s.redis_sentinel_master:
+        out.append("REDIS_SENTINEL_MASTER is required with a sentinel:// CELERY_BROKER_URL")
+    if s.redis_cluster and s.broker.partition("://")[0] in ("redis", "rediss"):
+        out.append(
+            "REDIS_CLUSTER=1: the Celery broker cannot run on a Redis Cluster (kombu does not "
+            "support it): set CELERY_BROKER_URL to RabbitMQ (amqp://) or a Sentinel Redis (sentinel://)"
+        )
+    return out
 
 
 def _text_problems(c: CodeSettings) -> list[str]:

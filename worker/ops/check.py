@@ -16,6 +16,7 @@ from worker.core.endpoint import endpoint
 from worker.core.secrets import flower_auth_problems
 from worker.errors import GatewayError
 from worker.providers.targetsms.validation import CODE_PLACEHOLDER, sms_parts
+from worker.queue.broker import broker_url, transport_options
 from worker.runtime import Runtime
 from worker.settings import Settings, SettingsError
 from worker.store import StoreUnavailable
@@ -105,7 +106,8 @@ def collect() -> tuple[list[Check], list[str]]:
         checks.append(Check("redis", False, f"unreachable at {redis_at} ({exc.__cause__ or exc})"))
     broker_at = endpoint(settings.broker)
     try:
-        with Connection(settings.broker, connect_timeout=3) as conn:
+        url, options = broker_url(settings), transport_options(settings)
+        with Connection(url, connect_timeout=3, transport_options=options) as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
             checks.append(Check("broker", True, f"{conn.transport_cls} broker at {broker_at}"))
         broker_ok = True

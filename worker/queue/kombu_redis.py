@@ -1,12 +1,14 @@
-"""The Redis broker transport, with one fix for losing the connection.
+"""The Redis broker transports (one server, Sentinel), with one fix for losing the connection.
 
 Celery 5.7 closes a lost broker connection after collecting it; kombu's Redis channel then tries
 to hand its unacknowledged messages back through that collected connection and raises
 ``AttributeError`` ('NoneType' has no attribute 'hostname'), which Celery treats as
-unrecoverable: a Redis restart or failover stops the worker. Nothing can be handed back to a
-Redis that is gone anyway, and nothing needs to be: those messages are still in Redis's unacked
-set, and the visibility-timeout sweep returns them. So this transport skips that one step when
-the connection is already collected, and the worker reconnects as Celery intends.
+unrecoverable: a Redis restart or failover stops the worker. An ack or reject of a task that was
+running when the connection went is the same trap, met once the worker has reconnected. Nothing
+can be handed back to a Redis that is gone anyway, and nothing needs to be: those messages are
+still in Redis's unacked set, and the visibility-timeout sweep returns them. So this transport
+skips those steps when the connection is already collected, and the worker reconnects as Celery
+intends. Sentinel's channel (``sentinel://``) gets the same QoS.
 
 kombu 5.7.0 is the newest release and still has this path, so the fix stays; pyproject.toml pins
 kombu to the 5.7 series it was tested on, since it subclasses kombu's internals.
@@ -25,14 +27,17 @@ from typing import Any
 import kombu.transport
 from kombu.transport import redis as kombu_redis
 
-__all__ = ["RedisTransport", "install"]
+__all__ = ["RedisTransport", "SentinelTransport", "install"]
 
 log = logging.getLogger("targetsms.broker")
 
 
 class _QoS(kombu_redis.QoS):
+    def _collected(self) -> bool:
+        return self.channel.connection is None or self.channel.connection.client is None
+
     def restore_unacked_once(self, stderr: Any = None) -> Any:
-        if self.channel.connection is None or self.channel.connection.client is None:
+        if self._collected():
             delivered: Any = self._delivered
             pending = len(delivered or ())
             if pending:
@@ -46,6 +51,22 @@ class _QoS(kombu_redis.QoS):
             return None
         return super().restore_unacked_once(stderr)
 
+    # A task that ends after its channel died with the connection (a failover under a running
+    # send) is acked on the reconnected worker's loop: through the dead channel kombu raises
+    # AttributeError and Celery stops the worker. The message is still in Redis's unacked set;
+    # the sweep hands it back and its send, already done, answers "done".
+    def ack(self, delivery_tag: Any) -> None:
+        if self._collected():
+            log.info("broker connection was lost: a finished task's ack is left to the sweep")
+            return
+        super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        if self._collected():
+            log.info("broker connection was lost: a task handed back returns after the sweep")
+            return
+        super().reject(delivery_tag, requeue=requeue)
+
 
 class _Channel(kombu_redis.Channel):
     QoS = _QoS
@@ -55,14 +76,26 @@ class RedisTransport(kombu_redis.Transport):
     Channel = _Channel
 
 
-_PATH = f"{__name__}:RedisTransport"
+class _SentinelChannel(kombu_redis.SentinelChannel):
+    QoS = _QoS  # a failover drops the connection the same way a restart does
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = _SentinelChannel
+
+
+_PATHS = {
+    "redis": f"{__name__}:RedisTransport",
+    "rediss": f"{__name__}:RedisTransport",
+    "sentinel": f"{__name__}:SentinelTransport",
+}
 
 
 def install() -> None:
-    """Make ``redis://`` and ``rediss://`` URLs use ``RedisTransport`` in this process."""
-    for scheme in ("redis", "rediss"):
-        if kombu.transport.TRANSPORT_ALIASES.get(scheme) != _PATH:
-            kombu.transport.TRANSPORT_ALIASES[scheme] = _PATH
+    """Make ``redis://``, ``rediss://`` and ``sentinel://`` URLs use our transports here."""
+    for scheme, path in _PATHS.items():
+        if kombu.transport.TRANSPORT_ALIASES.get(scheme) != path:
+            kombu.transport.TRANSPORT_ALIASES[scheme] = path
             # A class resolved before this call is cached by name: forget it.
             cache: dict[str | None, type | None] = getattr(kombu.transport, "_transport_cache", {})
             cache.pop(scheme, None)

@@ -1,5 +1,6 @@
 """Our Redis state behind one door: key names, Lua steps and Redis' exceptions stay in here."""
 
+from worker.store.connection import Topology
 from worker.store.core import STATS_BUCKET_SECONDS, connect
 from worker.store.counters import GATEWAY_BUCKETS, GATEWAY_ENDPOINTS, GatewayTimings
 from worker.store.events import EventFeed
@@ -37,6 +38,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Stored",
+    "Topology",
     "Verdict",
     "connect",
 ]

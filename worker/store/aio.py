@@ -17,10 +17,10 @@ import redis.asyncio as aioredis
 from worker.core.gate import SmsGate
 from worker.store import calls
 from worker.store.calls import Call
-from worker.store.core import pool_options, where
+from worker.store.connection import Topology, is_cluster, translated, where_of, where_of_topology
 from worker.store.keys import Keys
 from worker.store.results import Canceled, Created, Refusal, ResendOutcome, SmsSubject, Verdict
-from worker.store.scripts import registered, translated
+from worker.store.scripts import registered
 
 __all__ = ["AsyncStore", "connect_async"]
 
@@ -29,11 +29,9 @@ R = TypeVar("R")
 
 
 def connect_async(url: str, max_connections: int = 128) -> aioredis.Redis:
-    """The thread client's pool and timeouts (``core.connect``), for one event loop."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, **pool_options
-    )
-    return aioredis.Redis(connection_pool=pool)
+    """The thread client's pool and timeouts, for one event loop (one server)."""
+    client: aioredis.Redis = Topology(url).connect_async(max_connections)
+    return client
 
 
 def _guarded(
@@ -56,19 +54,31 @@ class AsyncStore:
     """
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, *, clock: Callable[[], float] | None = None
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        where: str = "",
     ) -> None:
-        self._redis = client
+        self._redis = client  # redis.asyncio's Redis or RedisCluster: the same commands here
         self._clock = clock
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, cluster=is_cluster(client))
         self._scripts = registered(client)
-        self.where = where(client.connection_pool.connection_kwargs)
+        self.where = where or where_of(client)
 
     @classmethod
     def from_url(
-        cls, url: str, prefix: str, *, clock: Callable[[], float] | None = None
+        cls,
+        url: str,
+        prefix: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        topology: Topology | None = None,
     ) -> AsyncStore:
-        return cls(connect_async(url), prefix, clock=clock)
+        """``topology`` (Sentinel, Cluster) when given, else the one server at ``url``."""
+        topology = topology or Topology(url)
+        return cls(topology.connect_async(), prefix, clock=clock, where=where_of_topology(topology))
 
     def __repr__(self) -> str:
         return f"AsyncStore(where={self.where!r}, prefix={self.keys.prefix!r})"

@@ -77,7 +77,7 @@ class ApiKeys(StoreCore):
         out = self._run(
             "api_key_auth",
             [k.api_key_digest(digest), k.record(verification_id) if verification_id else k.unused],
-            {"prefix": k.prefix, "owner_field": SITE_FIELD},
+            {"prefix": k.at, "owner_field": SITE_FIELD},
         )
         name = out.get("name")
         key = _key(name, out.get("fields") or {}) if isinstance(name, str) else None

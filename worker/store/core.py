@@ -17,8 +17,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import redis
 
 from worker.store.calls import Call, on_verification
+from worker.store.connection import (
+    Client,
+    Topology,
+    is_cluster,
+    translated,
+    where_of,
+    where_of_topology,
+)
 from worker.store.keys import STATS_BUCKET_SECONDS, STATS_TTL_MS, Keys
-from worker.store.scripts import Scripts, translated
+from worker.store.scripts import Scripts
 
 __all__ = [
     "STATS_BUCKET_SECONDS",
@@ -26,41 +34,18 @@ __all__ = [
     "StoreCore",
     "connect",
     "guarded",
-    "pool_options",
-    "where",
 ]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S", bound="StoreCore")
 
-#: The pool both clients (thread and ``redis.asyncio``) are built with.
-pool_options: dict[str, Any] = {
-    "timeout": 5,
-    "decode_responses": True,
-    "socket_timeout": 5,
-    "socket_connect_timeout": 3,
-    "health_check_interval": 30,
-}
-
 
 def connect(url: str, max_connections: int = 128) -> redis.Redis:
-    """A thread-safe client with timeouts: a Redis that goes away must not hang a request.
-
-    The pool blocks (briefly) when every connection is busy instead of failing, so a burst of
-    web threads queues for a connection rather than erroring.
-    """
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, **pool_options
-    )
-    return redis.Redis(connection_pool=pool)
-
-
-def where(connection_kwargs: Mapping[str, Any]) -> str:
-    """The Redis a client talks to, as error messages name it (never its password)."""
-    if "path" in connection_kwargs:
-        return str(connection_kwargs["path"])
-    return f"{connection_kwargs.get('host', '?')}:{connection_kwargs.get('port', '?')}"
+    """A client of the one server at ``url`` (``Topology`` builds the others)."""
+    client = Topology(url).connect(max_connections)
+    assert isinstance(client, redis.Redis)
+    return client
 
 
 def guarded(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
@@ -79,13 +64,31 @@ class StoreCore:
     depend on time can be tested without sleeping; production reads Redis' ``TIME``."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, *, clock: Callable[[], float] | None = None
+        self,
+        client: Client,
+        prefix: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        where: str = "",
     ) -> None:
-        self._redis = client
+        self._redis: Any = client  # redis.Redis or RedisCluster: the same commands here
         self._clock = clock
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, cluster=is_cluster(client))
         self._scripts = Scripts(client)
-        self.where = where(client.connection_pool.connection_kwargs)
+        self.where = where or where_of(client)
+
+    @classmethod
+    def from_url(
+        cls: type[S],
+        url: str,
+        prefix: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        topology: Topology | None = None,
+    ) -> S:
+        """``topology`` (Sentinel, Cluster) when given, else the one server at ``url``."""
+        topology = topology or Topology(url)
+        return cls(topology.connect(), prefix, clock=clock, where=where_of_topology(topology))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(where={self.where!r}, prefix={self.keys.prefix!r})"

@@ -44,7 +44,7 @@ class Events(StoreCore):
     @guarded
     def subscribe_events(self) -> EventFeed:
         """Every verification's state changes from now on, as they are published."""
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.keys.events)
         except BaseException:

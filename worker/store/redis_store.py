@@ -14,10 +14,7 @@ is a module with a ``StoreCore`` subclass, added to the bases below.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from worker.store.api_keys import ApiKeys
-from worker.store.core import connect
 from worker.store.counters import Counters
 from worker.store.delivery import Delivery
 from worker.store.deny import DenyList
@@ -31,7 +28,3 @@ __all__ = ["Store"]
 
 class Store(Verifications, Sending, Delivery, DenyList, Counters, Events, ApiKeys, WebhookStream):
     """Our Redis state behind one door (see the job modules for the steps)."""
-
-    @classmethod
-    def from_url(cls, url: str, prefix: str, *, clock: Callable[[], float] | None = None) -> Store:
-        return cls(connect(url), prefix, clock=clock)

@@ -1,4 +1,4 @@
-"""The Lua steps and the one place Redis failures are translated.
+"""The Lua steps (Redis failures are translated in worker/store/connection.py).
 
 Every multi-step change of a verification happens in one script (dramatiq's way), so two
 workers, or a worker and a web request, never see a half-done state. A script takes its keys in
@@ -7,15 +7,13 @@ KEYS and one JSON object in ARGV[1], and answers with one JSON object.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-import redis
-
 from worker.errors import StoreUnavailable
 from worker.store.calls import Call, answer
+from worker.store.connection import translated
 
 __all__ = ["Scripts", "StoreUnavailable", "registered", "translated"]
 
@@ -38,15 +36,6 @@ _NAMES = (
 )
 
 
-@contextlib.contextmanager
-def translated(where: str) -> Iterator[None]:
-    """Turn any "Redis is not there right now" into ``StoreUnavailable``."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError) as exc:
-        raise StoreUnavailable(f"Redis at {where} is unavailable ({type(exc).__name__})") from None
-
-
 def _sources() -> dict[str, str]:
     package = resources.files(__package__) / "lua"
     common = (package / "common.lua").read_text(encoding="utf-8")
@@ -65,7 +54,7 @@ def registered(client: Any) -> dict[str, Any]:
 class Scripts:
     """The registered scripts of one thread client."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Any) -> None:
         self._scripts = registered(client)
 
     def run(self, call: Call, clock: Callable[[], float] | None = None) -> dict[str, Any]:

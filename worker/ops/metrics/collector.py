@@ -12,6 +12,7 @@ from worker.ops.metrics.balance import BALANCE_INTERVAL, BalanceCache
 from worker.ops.metrics.families import Families
 from worker.ops.metrics.queues import collect_queues
 from worker.ops.metrics.totals import collect_totals
+from worker.queue.broker import broker_url, transport_options
 from worker.queue.names import POLL_QUEUE, SEND_QUEUE, WEBHOOK_QUEUE
 from worker.runtime import Runtime
 
@@ -43,5 +44,6 @@ class TargetSMSCollector(Collector):
         f.up.add_metric(["redis"], float(redis_up))
         if redis_up:
             self.balance.collect(f)
-        collect_queues(f, self.rt.settings.broker, self.queues)
+        s = self.rt.settings
+        collect_queues(f, broker_url(s), self.queues, transport_options(s))
         yield from f.all()

@@ -19,10 +19,15 @@ log = logging.getLogger("targetsms.metrics")
 _BROKER_TIMEOUT = 3.0
 
 
-def collect_queues(f: Families, broker_url: str, queues: Sequence[str]) -> None:
+def collect_queues(
+    f: Families,
+    broker_url: str,
+    queues: Sequence[str],
+    transport_options: dict[str, Any] | None = None,
+) -> None:
     """Fill the queue gauges and ``targetsms_up{component="broker"}``."""
     try:
-        depths = queue_depths(broker_url, queues)
+        depths = queue_depths(broker_url, queues, transport_options)
         f.up.add_metric(["broker"], 1.0)
     except Exception as exc:  # kombu and redis raise many types; any means "not reached"
         log.warning("metrics: broker unreachable (%s)", type(exc).__name__)
@@ -34,7 +39,9 @@ def collect_queues(f: Families, broker_url: str, queues: Sequence[str]) -> None:
             f.queue_consumers.add_metric([queue], float(consumers))
 
 
-def queue_depths(broker_url: str, queues: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+def queue_depths(
+    broker_url: str, queues: Sequence[str], transport_options: dict[str, Any] | None = None
+) -> dict[str, tuple[int, int | None]]:
     """(messages waiting, consumers or None when the broker cannot tell) per queue.
 
     A passive declare through kombu, which creates nothing: RabbitMQ answers both counts;
@@ -42,7 +49,9 @@ def queue_depths(broker_url: str, queues: Sequence[str]) -> dict[str, tuple[int,
     A queue nobody has declared (or, on Redis, that is empty) holds nothing.
     """
     out: dict[str, tuple[int, int | None]] = {}
-    with Connection(broker_url, connect_timeout=_BROKER_TIMEOUT) as conn:
+    with Connection(
+        broker_url, connect_timeout=_BROKER_TIMEOUT, transport_options=transport_options
+    ) as conn:
         conn.ensure_connection(
             max_retries=1, interval_start=0, interval_step=0, timeout=int(_BROKER_TIMEOUT)
         )

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 
 from worker.errors import SettingsError
-from worker.queue import kombu_redis
+from worker.queue import kombu_redis, quorum
 from worker.queue.celery_app.config import celery_config
 from worker.queue.celery_app.flower_guard import in_celery_command, refuse_flower_without_login
 from worker.settings import Settings
@@ -26,6 +26,7 @@ def configure(celery: Celery, load_settings: Callable[[], Settings]) -> Celery:
     if getattr(celery, "_targetsms_configured", False):
         return celery
     kombu_redis.install()
+    quorum.install(celery)
 
     def load() -> dict[str, Any]:
         try:

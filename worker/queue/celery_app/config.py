@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Exchange, Queue
-
+from worker.queue import quorum
+from worker.queue.broker import broker_url, transport_options
 from worker.queue.names import (
     POLL_QUEUE,
     POLL_TASK,
@@ -24,21 +24,23 @@ _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's configuration for these settings: a plain function, testable without a broker."""
-    exchange = Exchange("targetsms", type="direct")
     time_limit = int(settings.codes.send_deadline_seconds + settings.lock_ttl_seconds + 10)
     return {
-        "broker_url": settings.broker,
+        "broker_url": broker_url(settings),
         # Redis redelivers a message that is not acked within this time (its worker died): short,
         # so a lost send resumes within its deadline; longer than any countdown we set. Swept
         # every 5 s (kombu's default sweep is ~100 s).
-        "broker_transport_options": {
-            "visibility_timeout": settings.visibility_timeout,
-            "unacked_restore_interval": 5,
-            "unacked_restore_throttle": 1,
-            "socket_timeout": 5,
-            "socket_connect_timeout": 3,
-            "health_check_interval": 25,
-        },
+        "broker_transport_options": transport_options(
+            settings,
+            {
+                "visibility_timeout": settings.visibility_timeout,
+                "unacked_restore_interval": 5,
+                "unacked_restore_throttle": 1,
+                "socket_timeout": 5,
+                "socket_connect_timeout": 3,
+                "health_check_interval": 25,
+            },
+        ),
         # A worker that dies mid-send must not lose the request: ack after the task, not before,
         # and requeue when a prefork child is killed. Our own send lock stops a second send.
         "task_acks_late": True,
@@ -66,11 +68,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": SEND_QUEUE,
         "task_default_exchange": "targetsms",
         "task_default_routing_key": SEND_QUEUE,
-        "task_queues": (
-            Queue(SEND_QUEUE, exchange, routing_key=SEND_QUEUE),
-            Queue(POLL_QUEUE, exchange, routing_key=POLL_QUEUE),
-            Queue(WEBHOOK_QUEUE, exchange, routing_key=WEBHOOK_QUEUE),
-        ),
+        "task_queues": quorum.task_queues(settings.quorum_queues),
         # Sends are latency-sensitive, polls are not: separate queues so a poll backlog never
         # delays a code.
         "task_routes": {
