@@ -66,7 +66,9 @@ class _Servers:
         self.tmp.cleanup()
 
 
-_DISKLESS = ("--save", "", "--appendonly", "no")
+# Nothing on disk; a master streams its first sync to a replica at once (Redis 7 waits 5 s by
+# default for more replicas to join, and a replica that has not synced yet is no failover target).
+_DISKLESS = ("--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0")
 
 
 def _client(port: int) -> Any:
@@ -226,6 +228,8 @@ def start_cluster(masters: int = 3, replicas: int = 1, node_timeout_ms: int = 10
         _create(ports, replicas)
         cluster = RedisCluster(servers, ports)
         wait_until(lambda: _all_ok(ports), 30, "cluster state ok", interval=0.1)
+        # A replica that has not finished its first sync would never take over its master.
+        wait_until(lambda: _replicas_synced(ports), 30, "replicas synced", interval=0.1)
         return cluster
     except BaseException:
         servers.close()
@@ -249,6 +253,14 @@ def _create(ports: Sequence[int], replicas: int) -> None:
          "--cluster-replicas", str(replicas), "--cluster-yes"],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
+
+
+def _replicas_synced(ports: Sequence[int]) -> bool:
+    try:
+        infos = [_client(p).info("replication") for p in ports]
+    except (redis.RedisError, OSError):
+        return False
+    return all(i.get("master_link_status") == "up" for i in infos if i.get("role") == "slave")
 
 
 def _all_ok(ports: Sequence[int]) -> bool:
