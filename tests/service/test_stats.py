@@ -35,8 +35,12 @@ def test_sends_verifications_and_refusals_leave_the_hour_then_the_day(
             "RU": {"sent": 2, "verified": 1, "conversion": 0.5},
             "KZ": {"sent": 1, "verified": 0, "conversion": 0.0},
         },
+        "api_keys": {},  # nothing came through the HTTP API
     }
-    empty = {"sent": 0, "verified": 0, "conversion": None, "refused": {}, "countries": {}}
+    empty = {
+        "sent": 0, "verified": 0, "conversion": None, "refused": {}, "countries": {},
+        "api_keys": {},
+    }  # fmt: skip
     assert read_stats(rt.store) == {"last_hour": counted, "last_day": counted}
     clock.advance(3600 + 300)  # past the hour's twelve five-minute buckets
     assert read_stats(rt.store) == {"last_hour": empty, "last_day": counted}

@@ -84,7 +84,7 @@ def test_a_sentinel_broker_url_needs_the_master_name() -> None:
 def test_quorum_queues_are_declared_with_a_limit_that_parks_instead_of_dropping() -> None:
     s = Settings.from_env({**GOOD, "CELERY_QUORUM_QUEUES": "1", "CELERY_BROKER_URL": "amqp://h//"})
     queues = celery_config(s)["task_queues"]
-    assert [q.name for q in queues] == ["targetsms.send", "targetsms.poll"]
+    assert [q.name for q in queues] == ["targetsms.send", "targetsms.poll", "targetsms.webhooks"]
     for q in queues:
         args = q.queue_arguments
         assert args["x-queue-type"] == "quorum" and args["x-delivery-limit"] == DELIVERY_LIMIT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,8 +24,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    ours = logging.getLogger("targetsms")
+    level = ours.level
     if not args.verbose:
-        logging.getLogger("targetsms").setLevel(logging.CRITICAL)
+        ours.setLevel(logging.CRITICAL)
+    try:
+        return _run(args)
+    finally:
+        ours.setLevel(level)  # called in-process (tests, a wrapper), the caller's logging stays
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.func(args)
     except (
