@@ -301,6 +301,12 @@ class Settings:
         g = self.gateway
         return g.connect_timeout + g.read_timeout + RETRY_MAX_DELAY + 2
 
+    @property
+    def pending_send_grace_ms(self) -> int:
+        """How long a queued send waits before the sweep enqueues it again (its message may
+        be lost): longer than the broker's redelivery of an unacked message plus one lock."""
+        return int((self.visibility_timeout + self.lock_ttl_seconds) * 1000)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
