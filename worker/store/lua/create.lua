@@ -36,6 +36,7 @@ if a.idempotency_ttl_ms > 0 then
   redis.call('SET', KEYS[3], a.id, 'PX', a.idempotency_ttl_ms)
 end
 redis.call('ZADD', KEYS[#KEYS], now + a.pending_grace_ms, a.id)
+redis.call('PEXPIRE', KEYS[#KEYS], a.record_ttl_ms)  -- outlives every record it names
 record_event(r, KEYS[2], a.channel, a.id, 'queued')
 count_site(a.fields.site, KEYS[8], KEYS[9], 'created', a.gate.stats_ttl_ms)
 return reply({outcome = 'created', flagged = flagged})

@@ -46,6 +46,7 @@ redis.call('HSET', r, 'state', 'queued', 'updated_at', now, 'requested_at', now,
 redis.call('PEXPIRE', r, a.record_ttl_ms)
 redis.call('ZREM', KEYS[3], a.id)
 redis.call('ZADD', KEYS[#KEYS], now + a.pending_grace_ms, a.id)
+redis.call('PEXPIRE', KEYS[#KEYS], a.record_ttl_ms)  -- outlives every record it names
 record_event(r, KEYS[2], a.channel, a.id, 'resend')
 count_own('resent')
 return reply({outcome = 'resent'})
