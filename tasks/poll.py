@@ -1,4 +1,5 @@
-"""``poll_status``: one batched ``state`` request, then the next poll is queued."""
+"""``poll_status``: one batched ``state`` request, then the next poll is queued; each run (and
+each worker start) also enqueues again the sends whose message was lost."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tasks.send import UNAVAILABLE_PAUSE_SECONDS
 from worker.queue.names import POLL_TASK
 from worker.runtime import celery_app, get_runtime
 from worker.steps.polling import poll_due, schedule_next_poll
+from worker.steps.sweeping import requeue_lost_sends
 from worker.store import StoreUnavailable
 
 app = celery_app()
@@ -23,6 +25,7 @@ log = logging.getLogger("targetsms.poll")
 def poll_status(marker: str = "") -> int:
     rt = get_runtime()
     try:
+        requeue_lost_sends(rt)  # first: a failure here leaves the poll to run again
         report = poll_due(rt, str(marker))
     except StoreUnavailable as exc:
         log.warning("poll: %s, requeued", exc)
@@ -38,6 +41,7 @@ def resume_polling(**_: Any) -> None:
     """Re-arm polling when a worker starts, in case a poll task was lost with a broker."""
     rt = get_runtime()
     try:
+        requeue_lost_sends(rt)
         scheduled = schedule_next_poll(rt)
     except StoreUnavailable:
         return  # the next send re-arms it

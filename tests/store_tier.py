@@ -19,6 +19,7 @@ CODE_TTL_MS = 300_000
 MAX_ATTEMPTS = 3
 MAX_SENDS = 3
 LOCK_TTL_MS = 60_000
+PENDING_GRACE_MS = 90_000  # the sweep's grace (visibility timeout plus lock TTL)
 TOKEN = "token-a"  # the claimant `claimed` and `store_sent` act as
 POLL = {"poll_ttl_ms": 3_600_000, "poll_slack_ms": 1_000, "poll_grace_ms": 5_000, "poll_batch": 10}
 # Pumping that never fires unless a test asks for it.
@@ -66,6 +67,7 @@ class Steps:
             record_ttl_ms=RECORD_TTL_MS,
             send_window_ms=SEND_WINDOW_MS,
             max_attempts=MAX_ATTEMPTS,
+            pending_grace_ms=PENDING_GRACE_MS,
         )
         assert isinstance(created, Created), created
         return created
@@ -118,6 +120,7 @@ class Steps:
             max_attempts=MAX_ATTEMPTS,
             max_sends=MAX_SENDS,
             record_ttl_ms=RECORD_TTL_MS,
+            pending_grace_ms=PENDING_GRACE_MS,
         )
 
     def record(self, verification_id: str) -> dict[str, str]:

@@ -301,6 +301,15 @@ class Settings:
         g = self.gateway
         return g.connect_timeout + g.read_timeout + RETRY_MAX_DELAY + 2
 
+    @property
+    def pending_send_grace_ms(self) -> int:
+        """How long a queued send waits before the sweep enqueues it again (its message may
+        be lost): longer than the broker's redelivery of an unacked message plus one lock, so
+        a live message is rarely doubled (a double is harmless), but at most half the send
+        window, so a lost send still goes out before its deadline."""
+        redelivered = self.visibility_timeout + self.lock_ttl_seconds
+        return int(min(redelivered, self.codes.send_deadline_seconds / 2) * 1000)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ

@@ -310,7 +310,7 @@ def test_ids_that_start_with_a_dash_need_no_double_dash(redis_url: str, sandbox:
     gate = sms_gate(settings, phone="+79001234567", region="RU", ip=None, captcha_passed=False)
     rt.store.create(
         gate, verification_id=old_id, idempotency_digest=None, idempotency_ttl_ms=0,
-        record_ttl_ms=60_000, send_window_ms=60_000, max_attempts=5,
+        record_ttl_ms=60_000, send_window_ms=60_000, max_attempts=5, pending_grace_ms=60_000,
     )  # fmt: skip
     status = run(settings, "status", old_id)
     assert status.returncode == 0, status.stderr

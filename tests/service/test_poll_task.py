@@ -19,13 +19,15 @@ from worker.steps.sending import send_verification
 
 
 class PollRecorder:
-    """A ``TaskQueue`` that keeps the polls it was given (the interface, not our Celery code)."""
+    """A ``TaskQueue`` that keeps what it was given (the interface, not our Celery code); no
+    worker takes a send from it, so a message here is as good as lost until a test runs it."""
 
     def __init__(self) -> None:
         self.polls: list[tuple[str, float]] = []
+        self.sends: list[str] = []
 
     def enqueue_send(self, verification_id: str) -> None:
-        """The producer's sends are not what these tests look at."""
+        self.sends.append(verification_id)
 
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         self.polls.append((marker, delay_seconds))
@@ -114,3 +116,29 @@ def test_a_worker_that_starts_with_nothing_pending_queues_nothing(
     rt, _ = worker_runtime
     poll_module.resume_polling()
     assert queued(rt) == []
+
+
+def test_a_send_whose_message_was_lost_is_enqueued_again_after_the_grace_and_sent_once(
+    worker_runtime: tuple[Runtime, FakeClock], sms: InMemoryProvider
+) -> None:
+    rt, clock = worker_runtime
+    assert isinstance(rt.task_queue, PollRecorder)
+    sends = rt.task_queue.sends
+    req = request_code("+79004440100", runtime=rt)
+    assert sends == [req.id]
+    sends.clear()  # the broker failed over and lost it
+    grace = rt.settings.pending_send_grace_ms / 1000
+    clock.advance(grace - 1)
+    poll_module.poll_status.apply(args=[""])
+    assert sends == []  # its message may still be redelivered
+    clock.advance(1)
+    poll_module.poll_status.apply(args=[""])
+    assert sends == [req.id]
+    for duplicate in sends:  # the swept message, then a late redelivery of the lost one
+        send_verification(rt, duplicate)
+        send_verification(rt, duplicate)
+    assert [m.phone for m in sms.outbox] == ["+79004440100"]
+    assert get_status(req.id, runtime=rt).state == "sent"
+    clock.advance(grace)
+    poll_module.resume_polling()
+    assert sends == [req.id]  # claimed: nothing is pending any more

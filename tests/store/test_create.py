@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import redis
 from helpers import FakeClock
-from store_tier import MAX_ATTEMPTS, PHONE, RECORD_TTL_MS, SEND_WINDOW_MS, Steps, gate
+from store_tier import (
+    MAX_ATTEMPTS,
+    PENDING_GRACE_MS,
+    PHONE,
+    RECORD_TTL_MS,
+    SEND_WINDOW_MS,
+    Steps,
+    gate,
+)
 
 from worker.core.gate import HOUR_MS, PumpingPolicy, SmsGate, StepUp
 from worker.core.outcomes import RefusalCode
@@ -22,6 +30,7 @@ def create(
         record_ttl_ms=RECORD_TTL_MS,
         send_window_ms=SEND_WINDOW_MS,
         max_attempts=MAX_ATTEMPTS,
+        pending_grace_ms=PENDING_GRACE_MS,
     )
 
 

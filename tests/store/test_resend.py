@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import redis
 from helpers import FakeClock
-from store_tier import CODE_DIGEST, MAX_ATTEMPTS, MAX_SENDS, SEND_WINDOW_MS, Steps, gate
+from store_tier import (
+    CODE_DIGEST,
+    MAX_ATTEMPTS,
+    MAX_SENDS,
+    PENDING_GRACE_MS,
+    SEND_WINDOW_MS,
+    Steps,
+    gate,
+)
 
 from worker.core.outcomes import RefusalCode
 from worker.store import Refusal, ResendOutcome, Store
@@ -53,11 +61,13 @@ def test_final_states_and_parallel_resends(store: Store, steps: Steps) -> None:
     stale = store.resend(
         gate(), verification_id=other, sends=0, send_window_ms=SEND_WINDOW_MS,
         max_attempts=MAX_ATTEMPTS, max_sends=MAX_SENDS, record_ttl_ms=60_000,
+        pending_grace_ms=PENDING_GRACE_MS,
     )  # fmt: skip
     assert stale == (ResendOutcome.CHANGED, "")  # a parallel resend read another count
     missing = store.resend(
         gate(), verification_id="gone", sends=1, send_window_ms=SEND_WINDOW_MS,
         max_attempts=MAX_ATTEMPTS, max_sends=MAX_SENDS, record_ttl_ms=60_000,
+        pending_grace_ms=PENDING_GRACE_MS,
     )  # fmt: skip
     assert missing == (ResendOutcome.MISSING, "")
 

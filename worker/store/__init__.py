@@ -16,6 +16,7 @@ from worker.store.results import (
     ResendOutcome,
     SmsSubject,
     Stored,
+    Swept,
     Verdict,
 )
 from worker.store.scripts import StoreUnavailable
@@ -38,6 +39,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Stored",
+    "Swept",
     "Topology",
     "Verdict",
     "connect",

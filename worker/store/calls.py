@@ -102,6 +102,7 @@ class CreateArgs(TypedDict):
     record_ttl_ms: int
     send_window_ms: int
     max_attempts: int
+    pending_grace_ms: int  # when the sweep may enqueue the send again, if its message is lost
     extra_fields: NotRequired[Mapping[str, str]]  # more fields for the record (the locale)
     site: NotRequired[str | None]  # the HTTP API key that owns the verification
 
@@ -119,6 +120,7 @@ class ResendArgs(TypedDict):
     max_attempts: int
     max_sends: int
     record_ttl_ms: int
+    pending_grace_ms: int
 
 
 class VerifyArgs(TypedDict):
@@ -140,9 +142,10 @@ def create_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[CreateArgs])
         k,
         "create",
         verification_id,
-        [_idempotency(k, idempotency_digest), *gate_keys(k, gate, stats_key)],
+        [_idempotency(k, idempotency_digest), *gate_keys(k, gate, stats_key), k.pending_sends],
         {
             "record_ttl_ms": a["record_ttl_ms"],
+            "pending_grace_ms": a["pending_grace_ms"],
             "send_window_ms": a["send_window_ms"],
             "max_attempts": a["max_attempts"],
             "idempotency_ttl_ms": a["idempotency_ttl_ms"] if idempotency_digest else 0,
@@ -173,7 +176,11 @@ def abandon_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[AbandonArgs
         k,
         "abandon",
         verification_id,
-        [_idempotency(k, a.get("idempotency_digest")), *gate_keys(k, gate, stats_key)],
+        [
+            _idempotency(k, a.get("idempotency_digest")),
+            *gate_keys(k, gate, stats_key),
+            k.pending_sends,
+        ],
         {"resend": sends > 1, "gate": gate_arg(gate, f"{verification_id}:{sends}")},
     )
 
@@ -192,12 +199,13 @@ def resend_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[ResendArgs])
         k,
         "resend",
         verification_id,
-        [k.poll, *gate_keys(k, gate, stats_key)],
+        [k.poll, *gate_keys(k, gate, stats_key), k.pending_sends],
         {
             "send_window_ms": a["send_window_ms"],
             "max_attempts": a["max_attempts"],
             "max_sends": a["max_sends"],
             "record_ttl_ms": a["record_ttl_ms"],
+            "pending_grace_ms": a["pending_grace_ms"],
             "sends": sends,
             "gate": gate_arg(gate, f"{verification_id}:{sends + 1}"),
         },
@@ -255,7 +263,7 @@ def verdict(out: Mapping[str, Any]) -> Verdict:
 
 
 def cancel_call(k: Keys, verification_id: str) -> Call:
-    return on_verification(k, "cancel", verification_id, [k.poll], {})
+    return on_verification(k, "cancel", verification_id, [k.poll, k.pending_sends], {})
 
 
 def canceled(out: Mapping[str, Any]) -> Canceled:

@@ -95,6 +95,12 @@ class Keys:
         return f"{self.at}poll"
 
     @property
+    def pending_sends(self) -> str:
+        """Sends whose task message may be lost: verification id -> when the sweep may
+        enqueue it again (ms)."""
+        return f"{self.at}sends:pending"
+
+    @property
     def poll_marker(self) -> str:
         return f"{self.at}poll:next"
 

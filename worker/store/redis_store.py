@@ -6,6 +6,7 @@ list, the API keys, the (capped) webhook stream and the all-time counters.
 
 ``Store`` is only the sum of its jobs, one module each over a shared core (``core.py`` says
 why): ``verifications`` (the producer's steps), ``sending`` and ``delivery`` (the worker's),
+``pending`` (the sweep of sends whose message was lost),
 ``deny``, ``counters`` and ``events``, ``api_keys`` and ``webhooks`` (the HTTP API's site keys
 and its webhook stream); ``calls`` holds the producer's steps as plain values (shared with the
 asyncio Store, ``aio``) and ``gate`` the SMS gate's share of them. A new job
@@ -19,6 +20,7 @@ from worker.store.counters import Counters
 from worker.store.delivery import Delivery
 from worker.store.deny import DenyList
 from worker.store.events import Events
+from worker.store.pending import PendingSends
 from worker.store.sending import Sending
 from worker.store.verifications import Verifications
 from worker.store.webhooks import WebhookStream
@@ -26,5 +28,15 @@ from worker.store.webhooks import WebhookStream
 __all__ = ["Store"]
 
 
-class Store(Verifications, Sending, Delivery, DenyList, Counters, Events, ApiKeys, WebhookStream):
+class Store(
+    Verifications,
+    Sending,
+    PendingSends,
+    Delivery,
+    DenyList,
+    Counters,
+    Events,
+    ApiKeys,
+    WebhookStream,
+):
     """Our Redis state behind one door (see the job modules for the steps)."""

@@ -20,6 +20,7 @@ __all__ = [
     "ResendOutcome",
     "SmsSubject",
     "Stored",
+    "Swept",
     "Verdict",
     "poll_task",
 ]
@@ -118,3 +119,11 @@ class Stored:
     stored: bool  # False: the record moved on (canceled, or another claimant's send)
     state: str = ""
     poll: PollTask | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """A sweep of pending sends: ``ids`` to enqueue again, ``dropped`` ids with nothing to send."""
+
+    ids: tuple[str, ...] = ()
+    dropped: int = 0

@@ -30,6 +30,7 @@ _NAMES = (
     "poll_lease",
     "poll_apply",
     "poll_schedule",
+    "sweep_sends",
     "push_apply",
     "api_key_auth",
     "api_key_update",

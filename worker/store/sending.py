@@ -22,7 +22,7 @@ class Sending(StoreCore):
         out = self._verification_step(
             "claim_send",
             verification_id,
-            [k.lock(verification_id), k.totals],
+            [k.lock(verification_id), k.totals, k.pending_sends],
             {"token": token, "lock_ttl_ms": lock_ttl_ms},
         )
         since = out.get("since_attempt_ms")

@@ -129,6 +129,7 @@ def request_code(
         record_ttl_ms=s.codes.record_ttl_seconds * 1000,
         send_window_ms=s.codes.send_deadline_seconds * 1000,
         max_attempts=s.codes.max_attempts,
+        pending_grace_ms=s.pending_send_grace_ms,
         extra_fields=locale_fields(asker.locale),
         site=asker.site.name if asker.site else None,
     )
@@ -163,6 +164,7 @@ def resend(rt: Runtime, verification_id: str, asker: Asker) -> Flow[CodeRequest]
         max_attempts=s.codes.max_attempts,
         max_sends=s.codes.max_sends,
         record_ttl_ms=s.codes.record_ttl_seconds * 1000,
+        pending_grace_ms=s.pending_send_grace_ms,
     )
     if isinstance(out, Refusal):
         raise (yield from refused(out))
