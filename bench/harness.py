@@ -124,7 +124,6 @@ def bench_redis(stack: Stack) -> str:
 _BANNER = re.compile(r"fake-gateway listening on (http://\S+)")
 
 
-@dataclasses.dataclass
 @functools.cache
 def _redis_of(url: str) -> redis.Redis:
     return connect(url)
@@ -146,6 +145,7 @@ def polling_count(settings: Settings) -> int:
     return int(_redis_of(settings.redis_url).zcard(Keys(settings.redis_prefix).poll))
 
 
+@dataclasses.dataclass
 class Sandbox:
     """``python -m worker.dev.sandbox`` as a child process, and what it saw."""
 
