@@ -61,7 +61,7 @@ def _gate(n: int) -> SmsGate:
 def one_slot(store: Store, n: int) -> None:
     out = store.create(_gate(n), verification_id=new_verification_id(), idempotency_digest=None,
                        idempotency_ttl_ms=0, record_ttl_ms=3_600_000, send_window_ms=90_000,
-                       max_attempts=3)  # fmt: skip
+                       max_attempts=3, pending_grace_ms=45_000)  # fmt: skip
     assert isinstance(out, Created)
 
 
