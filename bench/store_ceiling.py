@@ -1,7 +1,7 @@
 """The ceiling of one Redis for the product's own steps: one server, Sentinel, a 3-master cluster.
 
     .venv/bin/python bench/store_ceiling.py [--quick] [--json FILE] [--procs 4] [--threads 2]
-        [--seconds 10] [--targets server,sentinel,cluster] [--replicas 1]
+        [--seconds 10] [--rounds 1] [--targets server,sentinel,cluster] [--replicas 1] [--aof]
 
 ``--procs`` client processes, each with ``--threads`` threads and one connection per thread, call
 the real ``Store`` with the arguments the product passes, one round trip at a time as the
@@ -34,6 +34,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import statistics
 import sys
 import threading
 import time
@@ -298,6 +299,7 @@ class Topo:
     target: Target
     masters: dict[str, int]
     replicas: dict[str, int]
+    aof: bool = False  # AOF on every node, fsync every second (compose's store)
 
 
 def _phase(
@@ -334,8 +336,28 @@ def _idle(nodes: dict[str, int], seconds: float) -> dict[str, float]:
     return {n: round((_server_cpu(p) - before[n]) / seconds, 3) for n, p in nodes.items()}
 
 
+def _append_only(ports: list[int]) -> None:
+    """AOF on, fsync every second, as compose runs the store; ready once the first rewrite
+    (the file's start) is done."""
+    for port in ports:
+        with redis.Redis(port=port, socket_timeout=10) as client:
+            client.config_set("appendfsync", "everysec")
+            client.config_set("appendonly", "yes")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                info = client.info("persistence")
+                if info.get("aof_enabled") and not info.get("aof_rewrite_in_progress"):
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("AOF did not start")
+
+
 def measure(topo: Topo, a: argparse.Namespace) -> TargetResult:
     settings = bench_settings()
+    aof = a.aof or topo.aof
+    if aof:
+        _append_only([*topo.masters.values(), *topo.replicas.values()])
     warm = Steps(topo.target.store(), settings)  # loads every script on the master once
     login = warm.create(10**7 - 1)  # a phone no client process reaches
     warm.send(login)
@@ -369,8 +391,9 @@ def measure(topo: Topo, a: argparse.Namespace) -> TargetResult:
     login_us = sms + phases["verify"].server_us_per_item
     sms_busiest = phases["create"].busiest_us_per_item + phases["send"].busiest_us_per_item
     login_busiest = sms_busiest + phases["verify"].busiest_us_per_item
+    name = topo.name + (", AOF everysec" if aof else "")
     return TargetResult(
-        topo.name, len(topo.masters), len(topo.replicas), a.procs * a.threads, idle, phases,
+        name, len(topo.masters), len(topo.replicas), a.procs * a.threads, idle, phases,
         round(sms, 1), round(login_us, 1), round(1e6 / sms_busiest, 0),
         round(1e6 / login_busiest, 0),
     )  # fmt: skip
@@ -381,11 +404,11 @@ def _prefix() -> str:
 
 
 @contextmanager
-def one_server() -> Iterator[Topo]:
+def one_server(aof: bool = False) -> Iterator[Topo]:
     url, proc, tmp = start_redis()
     try:
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        yield Topo("one server", Target(Topology(url), _prefix()), {"server": port}, {})
+        yield Topo("one server", Target(Topology(url), _prefix()), {"server": port}, {}, aof)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -419,7 +442,8 @@ def three_masters(replicas: int) -> Iterator[Topo]:
         ports = cluster.masters()
         masters = {("store's master" if p == home else f"master {p}"): p for p in ports}
         others = {f"replica {p}": p for p in cluster.ports if p not in ports}
-        yield Topo(f"cluster: 3 masters x {replicas} replica", target, masters, others)
+        name = f"cluster: 3 masters x {replicas} replica{'' if replicas == 1 else 's'}"
+        yield Topo(name, target, masters, others)
     finally:
         cluster.close()
 
@@ -445,6 +469,31 @@ def _print(r: TargetResult) -> None:
           f"{r.sms_per_s:.0f} SMS/s, {r.logins_per_s:.0f} logins/s")  # fmt: skip
 
 
+def _medians(results: list[TargetResult]) -> dict[str, dict[str, float]]:
+    """Per target, the median over rounds of each phase's busiest master CPU per item and of
+    the ceilings."""
+    out: dict[str, dict[str, float]] = {}
+    for name in dict.fromkeys(r.name for r in results):
+        mine = [r for r in results if r.name == name]
+        row = {f"{p}_us": statistics.median(r.phases[p].busiest_us_per_item for r in mine)
+               for p in PHASES}  # fmt: skip
+        row["masters_us_per_sms"] = statistics.median(r.sms_server_us for r in mine)
+        row["sms_per_s"] = statistics.median(r.sms_per_s for r in mine)
+        row["logins_per_s"] = statistics.median(r.logins_per_s for r in mine)
+        row["server_cores_max"] = max(p.server_cores for r in mine for p in r.phases.values())
+        out[name] = row
+    return out
+
+
+def _print_medians(medians: dict[str, dict[str, float]], rounds: int) -> None:
+    print(f"\nmedians of {rounds} rounds, busiest master's CPU per item (us) and the ceiling:")
+    print(f"  {'target':38} {'floor':>5} {'create':>6} {'send':>5} {'verify':>6} "
+          f"{'SMS/s':>6} {'logins/s':>8}")  # fmt: skip
+    for name, m in medians.items():
+        print(f"  {name:38} {m['floor_us']:5.0f} {m['create_us']:6.0f} {m['send_us']:5.0f} "
+              f"{m['verify_us']:6.0f} {m['sms_per_s']:6.0f} {m['logins_per_s']:8.0f}")  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="2 s phases (a smoke run)")
@@ -453,22 +502,30 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="threads (connections) per process")
     ap.add_argument("--replicas", type=int, default=1, help="replicas per cluster master")
     ap.add_argument("--targets", default="server,sentinel,cluster",
-                    help="comma-separated: server, sentinel, cluster")  # fmt: skip
+                    help="comma-separated: server, server-aof, sentinel, cluster")  # fmt: skip
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of every target, interleaved")
+    ap.add_argument("--aof", action="store_true", help="AOF on every node, fsync every second")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     if a.quick:
-        a.seconds = min(a.seconds, 2.0)
+        a.seconds, a.rounds = min(a.seconds, 2.0), 1
     load0, speed0 = os.getloadavg(), calibration_ms()
     topologies: dict[str, Callable[[], AbstractContextManager[Topo]]] = {
         "server": one_server,
+        "server-aof": lambda: one_server(aof=True),
         "sentinel": sentinel,
         "cluster": lambda: three_masters(a.replicas),
     }
+    names = [n.strip() for n in a.targets.split(",")]
     results: list[TargetResult] = []
-    for name in a.targets.split(","):
-        with topologies[name.strip()]() as topo:
-            results.append(measure(topo, a))
-        _print(results[-1])
+    for _ in range(a.rounds):  # interleaved: a slow spell of the machine hits every target
+        for name in names:
+            with topologies[name]() as topo:
+                results.append(measure(topo, a))
+            _print(results[-1])
+    medians = _medians(results)
+    if a.rounds > 1:
+        _print_medians(medians, a.rounds)
     load1, speed1 = os.getloadavg(), calibration_ms()
     print(f"\nload average before {load0[0]:.1f}, after {load1[0]:.1f}; {os.cpu_count()} CPUs; "
           f"machine speed (ms, start/end) {speed0:.0f} / {speed1:.0f}")  # fmt: skip
@@ -480,6 +537,7 @@ def main() -> int:
             "loadavg_before": load0,
             "loadavg_after": load1,
             "targets": [asdict(r) for r in results],
+            "medians": medians,
         }
         a.json.write_text(json.dumps(doc, indent=2))
     errors = sum(p.errors for r in results for p in r.phases.values())
