@@ -60,7 +60,14 @@ from worker.dev.devstack import start_redis  # noqa: E402
 from worker.dev.redis_ha import MASTER_NAME, start_cluster, start_sentinel_group  # noqa: E402
 from worker.settings import Settings  # noqa: E402
 from worker.steps.polling import POLL_MARKER_GRACE_MS, POLL_SLACK_MS  # noqa: E402
-from worker.store import ClaimOutcome, Created, GatewayTimings, Store, Topology  # noqa: E402
+from worker.store import (  # noqa: E402
+    ClaimOutcome,
+    Created,
+    GatewayTimings,
+    Store,
+    StoreUnavailable,
+    Topology,
+)
 from worker.store.keys import Keys  # noqa: E402
 
 PHASES = ("floor", "create", "send", "verify")
@@ -169,7 +176,8 @@ class Target:
 @dataclass
 class _Tally:
     done: int = 0
-    errors: int = 0
+    unavailable: int = 0  # StoreUnavailable: Redis did not answer within the client's timeout
+    errors: int = 0  # anything else: a step that did not do what the product expects
     first_error: str = ""
 
 
@@ -214,14 +222,17 @@ class _Client:
                 if not self.one(phase, t):
                     return
                 tally.done += 1
+            except StoreUnavailable as exc:
+                tally.first_error = tally.first_error or f"{type(exc).__name__}: {exc}"
+                tally.unavailable += 1
             except Exception as exc:
                 tally.first_error = tally.first_error or f"{type(exc).__name__}: {exc}"
                 tally.errors += 1
                 if tally.errors > 100:
                     return
 
-    def phase(self, phase: str, stop: float) -> tuple[int, int, float, str]:
-        """(items, errors, this process's CPU s, the first error's text)."""
+    def phase(self, phase: str, stop: float) -> tuple[int, int, int, float, str]:
+        """(items, unavailable, errors, this process's CPU s, the first error's text)."""
         tallies = [_Tally() for _ in self.slots]
         cpu = time.process_time()
         pool = [
@@ -233,8 +244,8 @@ class _Client:
         for thread in pool:
             thread.join()
         first = next((x.first_error for x in tallies if x.first_error), "")
-        return (sum(x.done for x in tallies), sum(x.errors for x in tallies),
-                time.process_time() - cpu, first)  # fmt: skip
+        return (sum(x.done for x in tallies), sum(x.unavailable for x in tallies),
+                sum(x.errors for x in tallies), time.process_time() - cpu, first)  # fmt: skip
 
 
 def _client(
@@ -263,7 +274,9 @@ def _server_cpu(port: int) -> float:
 class PhaseResult:
     phase: str
     items: int  # logins through this phase (a send is two Lua steps)
-    errors: int
+    unavailable: int  # steps that met StoreUnavailable (Redis silent past the 5 s timeout)
+    errors: int  # steps that did not do what the product expects: the run failed
+    aof_delayed_fsync: int  # INFO's count of writes held back by a slow AOF fsync
     wall_s: float
     items_per_s: float
     server_us_per_item: float  # the masters' CPU per item
@@ -306,6 +319,7 @@ def _phase(
     phase: str, pipes: list[Connection], nodes: dict[str, int], topo: Topo, seconds: float
 ) -> PhaseResult:
     before = {n: _server_cpu(p) for n, p in nodes.items()}
+    fsyncs = {n: _delayed_fsyncs(nodes[n]) for n in topo.masters}
     (busy0, steal0), t0 = machine_busy_seconds(), time.monotonic()
     for pipe in pipes:
         pipe.send((phase, t0 + seconds))
@@ -314,19 +328,36 @@ def _phase(
     busy1, steal1 = machine_busy_seconds()
     busy, steal = busy1 - busy0, steal1 - steal0
     used = {n: _server_cpu(p) - before[n] for n, p in nodes.items()}
-    items, errors = sum(x[0] for x in answers), sum(x[1] for x in answers)
-    client = sum(x[2] for x in answers)
-    for message in {x[3] for x in answers if x[3]}:
+    items, unavailable = sum(x[0] for x in answers), sum(x[1] for x in answers)
+    errors, client = sum(x[2] for x in answers), sum(x[3] for x in answers)
+    delayed = sum(_delayed_fsyncs(nodes[n]) - fsyncs[n] for n in topo.masters)
+    for message in {x[4] for x in answers if x[4]}:
         print(f"  {phase}: {message}", file=sys.stderr)
     server = sum(used[n] for n in topo.masters)
     per, busiest = server / max(items, 1), max(used[n] for n in topo.masters) / max(items, 1)
     return PhaseResult(
-        phase, items, errors, round(wall, 2), round(items / wall, 1), round(per * 1e6, 1),
-        round(per * 1e6 / LUA_STEPS[phase], 1), round(busiest * 1e6, 1), round(server / wall, 2),
-        round(client / wall, 2), round(max(busy - server - client, 0.0) / wall, 2),
-        round(steal / wall, 2), round(1 / busiest if busiest else 0.0, 0),
-        {n: round(u / max(items, 1) * 1e6, 1) for n, u in used.items()},
-    )  # fmt: skip
+        phase=phase,
+        items=items,
+        unavailable=unavailable,
+        errors=errors,
+        aof_delayed_fsync=delayed,
+        wall_s=round(wall, 2),
+        items_per_s=round(items / wall, 1),
+        server_us_per_item=round(per * 1e6, 1),
+        server_us_per_lua_step=round(per * 1e6 / LUA_STEPS[phase], 1),
+        busiest_us_per_item=round(busiest * 1e6, 1),
+        server_cores=round(server / wall, 2),
+        client_cores=round(client / wall, 2),
+        other_cores=round(max(busy - server - client, 0.0) / wall, 2),
+        steal_cores=round(steal / wall, 2),
+        ceiling_items_per_s=round(1 / busiest if busiest else 0.0, 0),
+        by_node_us_per_item={n: round(u / max(items, 1) * 1e6, 1) for n, u in used.items()},
+    )
+
+
+def _delayed_fsyncs(port: int) -> int:
+    with redis.Redis(port=port, socket_timeout=5) as client:
+        return int(client.info("persistence").get("aof_delayed_fsync", 0))
 
 
 def _idle(nodes: dict[str, int], seconds: float) -> dict[str, float]:
@@ -455,12 +486,14 @@ def _print(r: TargetResult) -> None:
     print(f"  idle, cores by node: {idle}")
     print(f"  {'phase':7} {'items/s':>8} {'masters us/item':>15} {'busiest us/item':>15} "
           f"{'srv cores':>9} {'clients':>7} {'other':>5} {'steal':>5} {'ceiling/s':>9} "
-          "errors")  # fmt: skip
+          "unavail errors")  # fmt: skip
     for p in r.phases.values():
         print(f"  {p.phase:7} {p.items_per_s:8.0f} {p.server_us_per_item:15.0f} "
               f"{p.busiest_us_per_item:15.0f} {p.server_cores:9.2f} {p.client_cores:7.2f} "
               f"{p.other_cores:5.2f} {p.steal_cores:5.2f} {p.ceiling_items_per_s:9.0f} "
-              f"{p.errors}")  # fmt: skip
+              f"{p.unavailable:7} {p.errors}")  # fmt: skip
+        if p.aof_delayed_fsync:
+            print(f"          AOF: {p.aof_delayed_fsync} times writes waited for a slow fsync")
         if len(p.by_node_us_per_item) > 1:
             nodes = ", ".join(f"{n} {u:.0f}" for n, u in p.by_node_us_per_item.items())
             print(f"          us/item by node: {nodes}")
