@@ -10,6 +10,8 @@ in the order a login takes them:
 
 - **floor**: an empty Lua step (``return 1``) on the store's slot: what one round trip costs
   the server before any of our work;
+- **publish**: one event on the store's events channel, as every step below publishes its own
+  (on a cluster a PUBLISH reaches every node, whatever its slots);
 - **create**: ``Store.create`` with the gate ``request_code`` builds (``worker.api.gate``:
   production default windows with an IP: cooldown, phone hour and day, prefix hour, global hour
   and day, IP hour and day), each SMS to a new phone; limits raised so that none refuses;
@@ -70,8 +72,8 @@ from worker.store import (  # noqa: E402
 )
 from worker.store.keys import Keys  # noqa: E402
 
-PHASES = ("floor", "create", "send", "verify")
-LUA_STEPS = {"floor": 1, "create": 1, "send": 2, "verify": 1}  # Lua steps per phase item
+PHASES = ("floor", "publish", "create", "send", "verify")
+LUA_STEPS = {"floor": 1, "publish": 1, "create": 1, "send": 2, "verify": 1}  # per phase item
 MANY = 10**8  # every limit the run must not hit
 
 
@@ -187,9 +189,14 @@ class _Client:
 
     def __init__(self, target: Target, settings: Settings, slot: int, width: int, n: int) -> None:
         self.steps = Steps(target.store(), settings)
-        # The floor: an empty Lua step on the store's slot, one round trip like the others.
-        self.noop = target.topology.connect().register_script("return 1")
+        # The floor: an empty Lua step on the store's slot, one round trip like the others; and
+        # one event published as every step publishes its own (``record_event``).
+        self.client = target.topology.connect()
+        self.noop = self.client.register_script("return 1")
         self.noop_keys = [self.steps.store.keys.totals]
+        self.channel = self.steps.store.keys.events
+        self.event = json.dumps({"at": int(time.time() * 1000), "event": "queued",
+                                 "id": new_verification_id(), "state": "queued"})  # fmt: skip
         self.slots = [slot * n + t for t in range(n)]
         self.width = width * n
         self.queued: list[list[Login]] = [[] for _ in range(n)]
@@ -200,6 +207,8 @@ class _Client:
         """One item of ``phase`` on thread ``t``'s logins; False when it has none left."""
         if phase == "floor":
             self.noop(keys=self.noop_keys)
+        elif phase == "publish":
+            self.client.publish(self.channel, self.event)
         elif phase == "create":
             n = (self.created[t] * self.width + self.slots[t]) % 10**7
             self.queued[t].append(self.steps.create(n))
@@ -520,11 +529,12 @@ def _medians(results: list[TargetResult]) -> dict[str, dict[str, float]]:
 
 def _print_medians(medians: dict[str, dict[str, float]], rounds: int) -> None:
     print(f"\nmedians of {rounds} rounds, busiest master's CPU per item (us) and the ceiling:")
-    print(f"  {'target':38} {'floor':>5} {'create':>6} {'send':>5} {'verify':>6} "
+    print(f"  {'target':34} {'floor':>5} {'publish':>7} {'create':>6} {'send':>5} {'verify':>6} "
           f"{'SMS/s':>6} {'logins/s':>8}")  # fmt: skip
     for name, m in medians.items():
-        print(f"  {name:38} {m['floor_us']:5.0f} {m['create_us']:6.0f} {m['send_us']:5.0f} "
-              f"{m['verify_us']:6.0f} {m['sms_per_s']:6.0f} {m['logins_per_s']:8.0f}")  # fmt: skip
+        print(f"  {name:34} {m['floor_us']:5.0f} {m['publish_us']:7.0f} {m['create_us']:6.0f} "
+              f"{m['send_us']:5.0f} {m['verify_us']:6.0f} {m['sms_per_s']:6.0f} "
+              f"{m['logins_per_s']:8.0f}")  # fmt: skip
 
 
 def main() -> int:
