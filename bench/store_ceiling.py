@@ -1,7 +1,11 @@
 """The ceiling of one Redis for the product's own steps: one server, Sentinel, a 3-master cluster.
 
     .venv/bin/python bench/store_ceiling.py [--quick] [--json FILE] [--procs 4] [--threads 2]
-        [--seconds 10] [--rounds 1] [--targets server,sentinel,cluster] [--replicas 1] [--aof]
+        [--seconds 10] [--rounds 1] [--targets server,server-aof,sentinel,cluster]
+        [--replicas 1] [--aof]
+
+The figures in BENCHMARKS.md ("One Redis's ceiling") come from ``--rounds 3 --seconds 5
+--targets server,server-aof,sentinel,cluster``; ``--quick`` is a 2 s-per-phase smoke run.
 
 ``--procs`` client processes, each with ``--threads`` threads and one connection per thread, call
 the real ``Store`` with the arguments the product passes, one round trip at a time as the
@@ -26,7 +30,8 @@ master's CPU per step: Redis runs commands on one thread, and on a cluster every
 carries the store's hash tag (``worker/store/keys.py``), so one master runs every step. On a
 small machine the clients compete with Redis for the same cores, so steps/s is that machine's
 and the ceiling is the figure to carry to a dedicated Redis host; ``srv cores`` (the masters'
-CPU over the wall time) says how busy Redis was: far below 1, the run was bound by the clients.
+CPU over the wall time) says how busy Redis was: far below 1, the run was bound by the clients
+and whatever else ran on the machine.
 """
 
 from __future__ import annotations
