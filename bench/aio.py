@@ -20,12 +20,14 @@ cores it got. The loop: a ticker task sleeps 10 ms in a loop and records how lat
 loop's lag; once on the idle loop too, for the machine's floor), and every step of every call
 (one resume, up to its next wait) is timed, so a call that blocked the loop would show as one
 long step; steps during which Python's garbage collector ran are kept apart. A call that raised
-is counted by its exception's name. With ``--rounds`` above 1 the ways run in a rotated order
-each round and the medians are reported.
+is counted by its exception's name. Every way is warmed first with a burst that opens its pool's
+connections; with ``--rounds`` above 1 the ways run in a rotated order each round and the
+medians are reported. Before that, the full run also times aio's very first burst on a fresh
+runtime, when no connection is open yet ("aio, cold").
 
-``--quick`` (100 calls, one round) is the smoke run in scripts/test. Exit status: 0 when every
-call answered as expected, 1 otherwise (one line on stderr); every child process is stopped
-either way.
+``--quick`` (100 calls, one round, no cold burst, no 40-thread pool) is the smoke run in
+scripts/test. Exit status: 0 when every call on a warm pool answered as expected, 1 otherwise
+(one line on stderr); every child process is stopped either way.
 """
 
 from __future__ import annotations
@@ -92,11 +94,13 @@ ANYIO_THREADS = 40  # anyio's default thread limiter: where FastAPI runs sync en
 class Plan:
     n: int
     rounds: int
+    warm: int  # calls each way before measuring: enough to open every pooled connection
     anyio_pool: bool = True  # also the thread API in anyio's 40 threads
+    cold: bool = True  # also aio's first burst on a fresh runtime (no connection open)
 
 
-QUICK = Plan(n=100, rounds=1, anyio_pool=False)
-FULL = Plan(n=1000, rounds=2)
+QUICK = Plan(n=100, rounds=1, warm=100, anyio_pool=False, cold=False)
+FULL = Plan(n=1000, rounds=2, warm=150)
 
 
 class Ticker:
@@ -389,12 +393,31 @@ async def measure(
     return {"request_code": requests.figures(), "verify_code": verifies.figures()}
 
 
-async def warm(ways: Sequence[Way], settings: Settings, sandbox: Sandbox, phones: Phones) -> None:
-    """A few calls each way first: connections opened, Lua scripts loaded, the worker up."""
+async def warm(
+    ways: Sequence[Way], settings: Settings, sandbox: Sandbox, phones: Phones, calls: int
+) -> None:
+    """A burst each way first: pools' connections opened, Lua scripts loaded, the worker up."""
     for k, way in enumerate(ways):
-        warmed = await measure(way, settings, sandbox, phones.take(10), 60000 + 100 * k)
+        warmed = await measure(way, settings, sandbox, phones.take(calls), 60000 + 1000 * k)
         if any(warmed[call]["errors"] for call in warmed):
             raise BenchError(f"{way.name}: calls failed while warming up: {warmed}")
+
+
+async def cold_pool(base: Runtime, settings: Settings, phones: Sequence[str]) -> dict[str, Any]:
+    """N ``request_code`` at once on a fresh ``AsyncRuntime``: no connection open yet, as in
+    the first burst a freshly started app meets. Waits until the worker has sent them."""
+    rt = AsyncRuntime.from_runtime(base)
+    way = Aio(rt)
+    try:
+        ips = [client_ip(50000 + i) for i in range(len(phones))]
+        requests = await burst(
+            [lambda i=i: way.request_code(phones[i], ips[i]) for i in range(len(phones))]  # type: ignore[misc]
+        )
+    finally:
+        await rt.aclose()
+    ids = [a.id for a in requests.answers if not isinstance(a, Exception)]
+    await wait_sent(settings, ids, timeout=60 + len(ids) / 20)
+    return requests.figures()
 
 
 async def run_rounds(plan: Plan, settings: Settings, sandbox: Sandbox) -> dict[str, Any]:
@@ -407,13 +430,18 @@ async def run_rounds(plan: Plan, settings: Settings, sandbox: Sandbox) -> dict[s
         threads.append(Threads(base, ANYIO_THREADS, f"threads-{ANYIO_THREADS}"))
     ways: list[Way] = [Aio(art), *threads]
     phones = Phones()
+    out: dict[str, Any] = {"ways": [w.name for w in ways]}
     try:
         for pool in threads:
             await pool.start()
-        _step("warming up: 10 calls each way, the worker starting")
-        await warm(ways, settings, sandbox, phones)
+        if plan.cold:
+            _step(f"aio on a cold pool: {plan.n} request_code calls, the worker starting")
+            out["cold_pool"] = await cold_pool(base, settings, phones.take(plan.n))
+        _step(f"warming up: {plan.warm} + {plan.warm} calls each way")
+        await warm(ways, settings, sandbox, phones, plan.warm)
         with Ticker() as idle:
             await asyncio.sleep(1.0)
+        out["idle_lag"] = idle.figures()
         rounds: list[dict[str, Any]] = []
         for r in range(plan.rounds):
             order = ways[r % len(ways) :] + ways[: r % len(ways)]
@@ -425,7 +453,8 @@ async def run_rounds(plan: Plan, settings: Settings, sandbox: Sandbox) -> dict[s
                     way, settings, sandbox, phones.take(plan.n), first_ip
                 )
             rounds.append(done)
-        return {"idle_lag": idle.figures(), "rounds": rounds, "ways": [w.name for w in ways]}
+        out["rounds"] = rounds
+        return out
     finally:
         for pool in threads:
             pool.close()
@@ -489,6 +518,15 @@ def print_table(report: dict[str, Any]) -> None:
                 f"{steps['max_ms']:>10.1f}{steps['max_cpu_ms']:>6.1f}"
                 f"{sum(f['errors'].values()):>6}"
             )
+    cold = report.get("cold_pool")
+    if cold:
+        print(
+            f"{'aio, cold':<13}{'request_code':<14}{cold['calls_per_s']:>8,.0f}"
+            f"{cold['p50_ms']:>8.0f}{cold['p99_ms']:>8.0f}{cold['cpu_ms_per_call']:>8.2f}"
+            f"{cold['cores']:>6.2f}{cold['lag']['p50_ms']:>9.1f}{cold['lag']['p99_ms']:>7.0f}"
+            f"{cold['lag']['max_ms']:>7.0f}{cold['steps']['max_ms']:>10.1f}"
+            f"{cold['steps']['max_cpu_ms']:>6.1f}{sum(cold['errors'].values()):>6}"
+        )
     idle = report["idle_lag"]
     print(
         f"{report['n']} concurrent calls per burst, median of {report['rounds_run']} round(s)."
@@ -501,6 +539,11 @@ def print_table(report: dict[str, Any]) -> None:
         for call, f in calls.items():
             if f["errors"]:
                 print(f"errors, {way} {call}: {f['errors']}")
+    if cold and cold["errors"]:
+        print(
+            f"errors, aio request_code on a cold pool (the first burst of a fresh runtime, no"
+            f" connection open): {cold['errors']}"
+        )
     before, after = report["load_average"]
     print(
         f"load average (1 min) {before} at the start, {after} at the end; calibration"
@@ -568,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": [load_before, round(os.getloadavg()[0], 2)],
             "calibration_ms": [speed_before, calibration_ms()],
             "idle_lag": measured["idle_lag"],
+            "cold_pool": measured.get("cold_pool"),
             "summary": summarize(measured),
             "rounds": measured["rounds"],
         }
@@ -581,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         status = 1 if failed else 0
         message = f"\ndone in {report['elapsed_s']:.0f} s" + (
-            f"; {failed} calls raised (see errors above)" if failed else ""
+            f"; {failed} calls on a warm pool raised (see errors above)" if failed else ""
         )
     except KeyboardInterrupt:
         status, message = 130, f"bench: interrupted; stopped what it started (logs in {logs})"
