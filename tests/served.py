@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -25,6 +26,26 @@ def readme_blocks(heading: str) -> list[str]:
             break
         section.append(line)
     return re.findall(r"```[a-z]*\n(.*?)```", "".join(section), re.S)
+
+
+def django_project(tmp_path: Path) -> Path:
+    """``django-admin startproject mysite .`` plus the README's settings and urls snippets."""
+    project = tmp_path / "django-project"
+    project.mkdir()
+    admin = Path(sys.executable).with_name("django-admin")
+    subprocess.run([str(admin), "startproject", "mysite", "."], cwd=project, check=True)
+    settings_block, urls_block = readme_blocks("### Django")[:2]
+    with open(project / "mysite" / "settings.py", "a", encoding="utf-8") as out:
+        out.write("\n" + settings_block)
+    with open(project / "mysite" / "urls.py", "a", encoding="utf-8") as out:
+        out.write("\n" + urls_block)
+    return project
+
+
+def manage(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=project, env=env, capture_output=True, text=True
+    )
 
 
 class Served:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,32 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
-from served import Served, readme_blocks
+from served import Served, django_project, manage
 
 from worker.dev.devstack import free_port
 
 pytest.importorskip("django", reason="django is in the dev extra")
 
 PHONE = "+79001234567"
-
-
-def fresh_project(tmp_path: Path) -> Path:
-    project = tmp_path / "django-project"
-    project.mkdir()
-    admin = Path(sys.executable).with_name("django-admin")
-    subprocess.run([str(admin), "startproject", "mysite", "."], cwd=project, check=True)
-    settings_block, urls_block = readme_blocks("### Django")[:2]
-    with open(project / "mysite" / "settings.py", "a", encoding="utf-8") as out:
-        out.write("\n" + settings_block)
-    with open(project / "mysite" / "urls.py", "a", encoding="utf-8") as out:
-        out.write("\n" + urls_block)
-    return project
-
-
-def manage(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=project, env=env, capture_output=True, text=True
-    )
 
 
 def csrf(page: httpx.Response) -> str:
@@ -55,7 +35,7 @@ def test_a_fresh_django_project_logs_in_by_phone(
     serve: Callable[..., Served],
     tmp_path: Path,
 ) -> None:
-    project = fresh_project(tmp_path)
+    project = django_project(tmp_path)
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("OTP_", "TARGETSMS_"))}
     checked = manage(project, bare, "check")
     assert checked.returncode != 0

@@ -71,7 +71,10 @@ def phone(request: HttpRequest) -> HttpResponse:
             request.session[_SESSION] = req.id
             request.session[_SENT_AT] = time.time()
             return redirect("targetsms:code")
-    return render(request, "targetsms/phone.html", _context(request, error=error), status=200)
+    # A refused number stays in the field, so a typo is fixed rather than typed again.
+    typed = request.POST.get("phone", "") if request.method == "POST" else ""
+    context = _context(request, error=error, phone=typed)
+    return render(request, "targetsms/phone.html", context, status=200)
 
 
 def _wait(request: HttpRequest) -> int:
