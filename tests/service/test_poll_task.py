@@ -4,6 +4,7 @@ request, statuses stored, the next poll queued through the runtime's queue."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from helpers import FakeClock, make_settings, raw_redis, runtime_with_clock
 # app's configuration) before the session runtime exists.
 from tasks import poll as poll_module
 from worker import get_status, request_code
+from worker.dev.devstack import free_port
 from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime, get_runtime, set_runtime
 from worker.steps.sending import send_verification
@@ -142,3 +144,46 @@ def test_a_send_whose_message_was_lost_is_enqueued_again_after_the_grace_and_sen
     clock.advance(grace)
     poll_module.resume_polling()
     assert sends == [req.id]  # claimed: nothing is pending any more
+
+
+def test_the_workers_sweep_needs_no_message_for_a_lost_send_nor_a_lost_poll_task(
+    worker_runtime: tuple[Runtime, FakeClock], sms: InMemoryProvider
+) -> None:
+    """A failover lost a send's message and the poll task of earlier sends: the sweep a
+    worker's own timer runs (``sweep_lost_work``) queues both again, each once."""
+    rt, clock = worker_runtime
+    assert isinstance(rt.task_queue, PollRecorder)
+    sends = rt.task_queue.sends
+    sent_ids(rt, 2)  # their poll task: queued, then lost
+    lost = request_code("+79004440200", runtime=rt).id
+    sends.clear()  # the send's message: lost
+    raw_redis(rt).delete(rt.store.keys.poll_marker)  # the poll task's marker, after its grace
+    clock.advance(rt.settings.pending_send_grace_ms / 1000)
+    poll_module.sweep_lost_work()
+    assert sends == [lost]
+    ((marker, delay),) = queued(rt)
+    assert marker and delay >= 0
+    poll_module.sweep_lost_work()  # the next tick: both are on their way again
+    assert sends == [lost] and len(queued(rt)) == 1
+    send_verification(rt, lost)
+    send_verification(rt, lost)  # the lost message turned up after all
+    assert [m.phone for m in sms.outbox].count("+79004440200") == 1
+
+
+def test_the_workers_sweep_with_redis_away_is_one_warning_and_no_error(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The timer keeps its schedule: a tick that cannot reach Redis says so and returns."""
+    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    rt = Runtime.from_settings(settings, queue=PollRecorder())
+    previous = get_runtime()
+    set_runtime(rt)
+    try:
+        with caplog.at_level(logging.WARNING, logger="targetsms.poll"):
+            poll_module.sweep_lost_work()
+    finally:
+        set_runtime(previous)
+        rt.close()
+    (record,) = [r for r in caplog.records if r.name == "targetsms.poll"]
+    assert record.getMessage().startswith("sweep: Redis at 127.0.0.1:")
+    assert "unavailable" in record.getMessage()

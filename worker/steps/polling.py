@@ -15,14 +15,15 @@ from worker.providers.targetsms import StateEntry
 from worker.runtime import Runtime
 from worker.store import PollTask
 
-__all__ = ["PollReport", "poll_due", "schedule_next_poll"]
+__all__ = ["PollReport", "poll_due", "rearm_polling", "schedule_next_poll"]
 
 log = logging.getLogger("targetsms.poll")
 
 # One poll task serves every send whose first poll falls within this window, and polls follow
 # each other at least this far apart unless a full batch is due.
 POLL_SLACK_MS = 1000
-# A poll task that never ran (lost with a broker) stops blocking new ones after this long.
+# A poll task that never ran (lost with a broker) stops blocking new ones after this long; the
+# worker's sweep (``rearm_polling``) then queues one again.
 POLL_MARKER_GRACE_MS = 60_000
 # With pushed statuses (TARGETSMS_PUSH=1) the first poll waits at least this long: polling only
 # catches what a lost push missed.
@@ -89,3 +90,14 @@ def schedule_next_poll(rt: Runtime, clear: str = "") -> PollTask | None:
         batch=rt.settings.polling.batch_size,
         clear=clear,
     )
+
+
+def rearm_polling(rt: Runtime) -> bool:
+    """Queue a poll task when ids wait for one and none is on its way: the chain of poll tasks
+    ends with the last one, so a task lost with a broker (a failover) would stop polling until
+    the next send. True when one was queued."""
+    scheduled = schedule_next_poll(rt)
+    if scheduled is None:
+        return False
+    rt.queue.enqueue_poll(scheduled.marker, scheduled.delay_seconds)
+    return True
