@@ -9,6 +9,7 @@ tasks and the producer API use the process-wide one, created lazily from the env
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from worker.queue.base import TaskQueue
 from worker.settings import RETRY_MAX_DELAY, Settings
 from worker.store import Store, Topology
 from worker.store.aio import AsyncStore
+from worker.store.connection import MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -184,6 +186,12 @@ class AsyncRuntime:
     base: Runtime
     store: AsyncStore
     executor: ThreadPoolExecutor = field(repr=False)
+    #: Store calls in flight at once: no more than the pool has connections, so a burst waits
+    #: here, where no timer runs, and not for a pooled connection under the pool's 5 s timeout
+    #: (a starved loop overran it on a cold pool: bench/aio.py).
+    store_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS), repr=False
+    )
 
     @classmethod
     def from_runtime(

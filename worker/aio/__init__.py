@@ -69,7 +69,8 @@ def _rt(runtime: AsyncRuntime | None) -> AsyncRuntime:
 
 async def _step(io: Io[Any], rt: AsyncRuntime) -> Any:
     if io.store is not None:
-        return await getattr(rt.store, io.store)(*io.args, **io.kwargs)
+        async with rt.store_slots:
+            return await getattr(rt.store, io.store)(*io.args, **io.kwargs)
     assert io.fn is not None
     fn, args, kwargs = io.fn, io.args, io.kwargs
     loop = asyncio.get_running_loop()

@@ -30,6 +30,7 @@ from worker.core.endpoint import endpoint
 from worker.errors import StoreUnavailable
 
 __all__ = [
+    "MAX_CONNECTIONS",
     "POOL_OPTIONS",
     "Client",
     "Topology",
@@ -51,6 +52,7 @@ _TIMEOUTS: dict[str, Any] = {
 }
 #: One server's pool, thread or asyncio: it blocks (briefly) when every connection is busy
 #: instead of failing, so a burst of web requests queues for a connection rather than erroring.
+MAX_CONNECTIONS = 128  # per client: a pool this size, and worker.aio lets as many calls in at once
 POOL_OPTIONS: dict[str, Any] = {"timeout": 5, "decode_responses": True, **_TIMEOUTS}
 # What "no master answers right now" looks like. READONLY is here for a plain client pointed at
 # a demoted master (a Sentinel-managed connection turns it into ConnectionError itself); the
@@ -117,7 +119,7 @@ class Topology:
     ) -> Topology:
         return cls(url, parse_sentinels(sentinels) if sentinels else (), master, cluster)
 
-    def connect(self, max_connections: int = 128) -> Client:
+    def connect(self, max_connections: int = MAX_CONNECTIONS) -> Client:
         """A thread-safe client for this topology."""
         if self.cluster:
             return RedisCluster.from_url(
@@ -133,7 +135,7 @@ class Topology:
         )
         return redis.Redis(connection_pool=pool)
 
-    def connect_async(self, max_connections: int = 128) -> Any:
+    def connect_async(self, max_connections: int = MAX_CONNECTIONS) -> Any:
         """The same topology on ``redis.asyncio``, for one event loop."""
         import redis.asyncio as aioredis
         from redis.asyncio.cluster import RedisCluster as AsyncCluster
