@@ -58,7 +58,13 @@ class Steps:
 
     store: Store
 
-    def create(self, sms_gate: SmsGate | None = None, *, idempotency: str | None = None) -> Created:
+    def create(
+        self,
+        sms_gate: SmsGate | None = None,
+        *,
+        idempotency: str | None = None,
+        site: str | None = None,
+    ) -> Created:
         created = self.store.create(
             sms_gate or gate(),
             verification_id=new_verification_id(),
@@ -68,12 +74,14 @@ class Steps:
             send_window_ms=SEND_WINDOW_MS,
             max_attempts=MAX_ATTEMPTS,
             pending_grace_ms=PENDING_GRACE_MS,
+            site=site,
         )
         assert isinstance(created, Created), created
         return created
 
-    def queued(self, sms_gate: SmsGate | None = None) -> str:
-        return self.create(sms_gate).id
+    def queued(self, sms_gate: SmsGate | None = None, *, site: str | None = None) -> str:
+        """``site``: made through the HTTP API with that key (the record's owner)."""
+        return self.create(sms_gate, site=site).id
 
     def claimed(self, verification_id: str | None = None, token: str = TOKEN) -> str:
         vid = verification_id or self.queued()
@@ -103,10 +111,15 @@ class Steps:
         return self.store.store_sent(verification_id, token, **arg)
 
     def sent(
-        self, sms_gate: SmsGate | None = None, *, id_sms: str = "1001", first_poll_ms: int = 10_000
+        self,
+        sms_gate: SmsGate | None = None,
+        *,
+        id_sms: str = "1001",
+        first_poll_ms: int = 10_000,
+        site: str | None = None,
     ) -> str:
         """A verification whose code went out as ``id_sms`` (its digest: ``CODE_DIGEST``)."""
-        vid = self.claimed(self.queued(sms_gate))
+        vid = self.claimed(self.queued(sms_gate, site=site))
         assert self.store_sent(vid, id_sms=id_sms, first_poll_ms=first_poll_ms).stored
         return vid
 

@@ -10,6 +10,7 @@ import sys
 import requests
 from helpers import wait_until
 
+from worker.runtime import Runtime
 from worker.settings import Settings
 
 
@@ -42,13 +43,26 @@ def test_create_list_set_revoke(settings: Settings) -> None:
     assert _cli(settings, "api-key", "revoke", "shop").returncode == 1
 
 
-def test_targetsms_api_serves_with_a_created_key(settings: Settings) -> None:
-    key = json.loads(_cli(settings, "api-key", "create", "shop").stdout)["key"]
+def _serving(settings: Settings, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "worker.ops.cli", "api", "--port", "0"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker.ops.cli", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+
+def _relays(settings: Settings) -> dict[str, int]:
+    rt = Runtime.from_settings(settings)
+    try:
+        return rt.store.webhook_relays()
+    finally:
+        rt.close()
+
+
+def test_targetsms_api_serves_with_a_created_key(settings: Settings) -> None:
+    """Alone (development), `targetsms api` relays webhook events too, on a thread."""
+    key = json.loads(_cli(settings, "api-key", "create", "shop").stdout)["key"]
+    proc = _serving(settings, "api", "--port", "0")
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline()
@@ -61,7 +75,31 @@ def test_targetsms_api_serves_with_a_created_key(settings: Settings) -> None:
             timeout=10,
         )
         assert r.status_code == 201, r.text
+        assert wait_until(lambda: any(name.startswith("api-") for name in _relays(settings)))
     finally:
         proc.terminate()
         proc.wait(15)
     assert proc.returncode == 0
+
+
+def test_webhook_relay_runs_on_its_own_and_tells_a_healthcheck(settings: Settings) -> None:
+    """The Procfile's pair: `targetsms api --no-relay` relays nothing; `targetsms
+    webhook-relay` does, is healthy once it reads the stream, and stops cleanly on SIGTERM."""
+    api = _serving(settings, "api", "--no-relay", "--port", "0")
+    relay = None
+    try:
+        assert api.stdout is not None and " on http://" in api.stdout.readline()
+        assert _cli(settings, "webhook-relay", "--healthy").returncode == 1  # none runs yet
+        relay = _serving(settings, "webhook-relay")
+        assert relay.stdout is not None
+        assert relay.stdout.readline().startswith("webhook relay running (consumer relay-")
+        assert wait_until(
+            lambda: _cli(settings, "webhook-relay", "--healthy").returncode == 0, timeout=60
+        )
+        assert [name for name in _relays(settings) if not name.startswith("relay-")] == []
+    finally:
+        for proc in (api, relay):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(15)
+    assert (api.returncode, relay.returncode if relay else None) == (0, 0)

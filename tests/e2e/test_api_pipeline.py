@@ -1,10 +1,13 @@
-"""The whole path through the HTTP API: a real loopback API, Redis, a Celery worker and the
-sandbox gateway; the site's webhook endpoint is a real loopback server too."""
+"""The whole path through the HTTP API: a real loopback API, Redis, a Celery worker, the
+sandbox gateway and `targetsms webhook-relay` as its own process (as the Procfile runs it);
+the site's webhook endpoint is a real loopback server too."""
 
 from __future__ import annotations
 
 import json
-import threading
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,7 +19,6 @@ from webhook_receiver import Received, receiving_webhooks
 
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.steps.webhooks import run_relay
 
 PHONE = "+79161112244"
 IP = "198.51.100.20"
@@ -29,13 +31,18 @@ def hooks() -> Iterator[Received]:
 
 
 @pytest.fixture
-def relay(runtime: Runtime) -> Iterator[None]:
-    stop = threading.Event()
-    thread = threading.Thread(target=run_relay, args=(runtime, "test", stop), daemon=True)
-    thread.start()
+def relay(settings: Settings) -> Iterator[None]:
+    """`targetsms webhook-relay`, stopped by SIGTERM as a process manager stops it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.ops.cli", "webhook-relay"],
+        env={**os.environ, **settings.to_env(), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("webhook relay running")
     yield
-    stop.set()
-    thread.join(10)
+    proc.terminate()
+    assert proc.wait(15) == 0
 
 
 def _post(url: str, key: str, body: dict[str, str]) -> requests.Response:

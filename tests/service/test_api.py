@@ -273,3 +273,34 @@ def test_per_key_counters_reach_the_metrics_exporter(api: str, runtime: Runtime)
         if s.name == "targetsms_api_key_requests_total"
     }
     assert samples == {("shop", "created"): 1.0, ("shop", "refused:invalid_phone"): 1.0}
+
+
+def test_pipelined_requests_on_one_connection_are_answered_whole_and_in_order(
+    api: str, runtime: Runtime
+) -> None:
+    """Requests sent back to back on one kept-alive connection (as bench/api.py's client and a
+    site's curl handle keep it) get whole answers, in order, the long OpenAPI document (past
+    waitress' 18,000-byte send buffer) among them."""
+    import socket
+
+    key, _ = make_key(runtime, "shop")
+    host, port = api.removeprefix("http://").rsplit(":", 1)
+    body = json.dumps({"phone": PHONE, "client_ip": IP})
+    create = (
+        f"POST /v1/verifications HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+    )
+    document = f"GET /openapi.json HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall((create + document + create).encode())
+        stream = sock.makefile("rb")
+        answers = []
+        for _ in range(3):  # status line, headers, then Content-Length bytes of body
+            status = int(stream.readline().split()[1])
+            headers = dict(line.decode().split(":", 1) for line in iter(stream.readline, b"\r\n"))
+            length = int({k.lower(): v for k, v in headers.items()}["content-length"])
+            answers.append((status, stream.read(length)))
+    assert [status for status, _ in answers] == [201, 200, 201]
+    assert answers[1][1] == OPENAPI_FILE.read_bytes() and len(answers[1][1]) > 18_000
+    first, second = (json.loads(answers[i][1]) for i in (0, 2))
+    assert first["id"] != second["id"] and first["state"] == second["state"] == "queued"

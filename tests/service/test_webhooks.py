@@ -86,18 +86,24 @@ def test_what_the_events_become() -> None:
 def test_events_of_api_made_verifications_wait_in_the_stream_until_relayed(
     runtime: Runtime,
 ) -> None:
-    """The relay reads what the Lua steps kept; an entry not acknowledged is read again."""
-    from worker import request_code
+    """The relay reads what the Lua steps kept; an entry not acknowledged is read again. Only
+    a key with a webhook has its events kept, and only those a webhook carries."""
+    from worker import cancel, request_code
     from worker.core.api_keys import ApiKey
 
-    key, _ = make_key(runtime, "shop")
-    site = runtime.store.api_key("shop")
-    assert isinstance(site, ApiKey) and key
+    make_key(runtime, "shop", webhook_url="https://shop.example/hook")
+    make_key(runtime, "quiet")
+    site, quiet = runtime.store.api_key("shop"), runtime.store.api_key("quiet")
+    assert isinstance(site, ApiKey) and isinstance(quiet, ApiKey)
     made = request_code("+79161112255", client_ip="203.0.113.9", site=site, runtime=runtime)
-    request_code("+79161112256", client_ip="203.0.113.9", runtime=runtime)  # not API-made
+    silent = request_code("+79161112257", client_ip="203.0.113.9", site=quiet, runtime=runtime)
+    plain = request_code("+79161112256", client_ip="203.0.113.9", runtime=runtime)
+    assert runtime.store.read_webhook_events("a", count=10, block_ms=10, idle_ms=60_000) == []
+    for verification in (made, silent, plain):  # queued is no site's business; canceled is
+        cancel(verification.id, runtime=runtime)
     first = runtime.store.read_webhook_events("a", count=10, block_ms=10, idle_ms=60_000)
     assert [(e.site, e.event["id"], e.event["event"]) for e in first] == [
-        ("shop", made.id, "queued")
+        ("shop", made.id, "canceled")
     ]
     # Relay "a" died holding it: another relay claims it once it has been idle long enough.
     again = runtime.store.read_webhook_events("b", count=10, block_ms=10, idle_ms=0)

@@ -70,7 +70,7 @@ def normalized(command: str) -> list[str]:
 
 def test_every_procfile_process_is_a_compose_service_with_the_same_command() -> None:
     services = compose()
-    assert set(procfile()) == {"worker", "flower", "gateway", "metrics", "api"}
+    assert set(procfile()) == {"worker", "flower", "gateway", "metrics", "api", "webhook-relay"}
     for name, command in procfile().items():
         assert name in services, f"Procfile process {name!r} has no compose service"
         assert normalized(command_text(services[name])) == normalized(command), name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from worker.runtime import Runtime
 
 __all__ = [
     "DELIVERY_TIMEOUT",
+    "HEARTBEAT_SECONDS",
     "WebhookRefused",
     "deliver",
     "relay_once",
@@ -107,11 +109,19 @@ def relay_once(
     return queued
 
 
+#: How often a running relay says so (``Store.webhook_relays``, a healthcheck reads it).
+HEARTBEAT_SECONDS = 5.0
+
+
 def run_relay(rt: Runtime, consumer: str, stop: threading.Event) -> None:
     """``relay_once`` until ``stop``; Redis or the broker away is waited out, a second at a
     time (the entries wait in the stream)."""
+    next_beat = 0.0
     while not stop.is_set():
         try:
+            if time.monotonic() >= next_beat:
+                rt.store.webhook_relay_seen(consumer)
+                next_beat = time.monotonic() + HEARTBEAT_SECONDS
             relay_once(rt, consumer)
         except ServiceUnavailable as exc:
             log.warning("webhook relay: %s", type(exc).__name__)

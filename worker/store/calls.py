@@ -43,6 +43,7 @@ __all__ = [
     "canceled",
     "create_call",
     "created",
+    "hooks_arg",
     "loaded",
     "on_verification",
     "queue_load",
@@ -81,15 +82,22 @@ def answer(raw: str) -> dict[str, Any]:
     return out
 
 
+def hooks_arg(k: Keys) -> dict[str, str]:
+    """Where ``record_event`` keeps a webhook's event for the relay: the stream, and the start
+    of an API key's hash name (its ``webhook_url`` says whether the site wants events)."""
+    return {"stream": k.webhook_stream, "sites": k.api_key("")}
+
+
 def on_verification(
     k: Keys, name: str, verification_id: str, keys: Sequence[str], arg: Mapping[str, Any]
 ) -> Call:
     """A step on one verification: KEYS start with its record and history, ARGV names it and
-    the channel its events go to (the shape every such script expects)."""
+    the channel its events go to, and the webhook stream (the shape every such script
+    expects)."""
     return Call(
         name,
         [k.record(verification_id), k.history(verification_id), *keys],
-        {"id": verification_id, "channel": k.events, **arg},
+        {"id": verification_id, "channel": k.events, "hooks": hooks_arg(k), **arg},
     )
 
 

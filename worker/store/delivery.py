@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from worker.core.delivery import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
+from worker.store.calls import hooks_arg
 from worker.store.core import StoreCore, guarded
 from worker.store.counters import GatewayTimings, taken
 from worker.store.results import PollTask, poll_task
@@ -57,6 +58,7 @@ class Delivery(StoreCore):
             self._status_keys(v for v, _, _ in results),
             {
                 "channel": k.events,
+                "hooks": hooks_arg(k),
                 "max_age_ms": max_age_ms,
                 "first_delay_ms": first_delay_ms,
                 "max_delay_ms": max_delay_ms,
@@ -89,7 +91,13 @@ class Delivery(StoreCore):
                 self._run(
                     "push_apply",
                     self._status_keys(owner for owner, *_ in known),
-                    {"channel": k.events, "final": _FINAL, "known": _KNOWN, "states": known},
+                    {
+                        "channel": k.events,
+                        "hooks": hooks_arg(k),
+                        "final": _FINAL,
+                        "known": _KNOWN,
+                        "states": known,
+                    },
                 )
         return list(dict.fromkeys(id_sms for id_sms, _ in states))
 

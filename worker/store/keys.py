@@ -127,6 +127,11 @@ class Keys:
         return f"{self.at}events:hooks"
 
     @property
+    def webhook_relays(self) -> str:
+        """When each webhook relay last said it was running (a sorted set by time)."""
+        return f"{self.at}events:hooks:relays"
+
+    @property
     def unused(self) -> str:
         """Stands in KEYS where a script's optional key does not apply (never written)."""
         return f"{self.at}unused"

@@ -1,4 +1,11 @@
-"""``targetsms api`` and ``targetsms api-key create|list|revoke|set``: the HTTP API's commands.
+"""``targetsms api``, ``targetsms webhook-relay`` and ``targetsms api-key create|list|revoke|set``:
+the HTTP API's commands.
+
+``targetsms api`` alone is the whole API in development: it also runs a webhook relay on a
+thread. In production the relay is a process of its own (``targetsms api --no-relay`` beside
+``targetsms webhook-relay``, as the Procfile and compose run them), so relaying never competes
+with requests for the API process's GIL (BENCHMARKS.md, "The HTTP API vs the direct Python
+call"). Any number of relays and API processes share the one stream.
 
 A key is printed once, at creation (only its digest is stored), together with the webhook
 secret when a webhook URL is given; ``list`` shows names, limits and webhook URLs, never a key
@@ -29,6 +36,10 @@ __all__ = ["DEFAULT_PER_DAY", "DEFAULT_PER_HOUR", "register"]
 DEFAULT_PER_HOUR = 200
 DEFAULT_PER_DAY = 2000
 
+RELAY_BANNER = "webhook relay running (consumer {consumer})"
+# A running relay says so every HEARTBEAT_SECONDS (5 s; worker/steps/webhooks.py).
+RELAY_STALE_MS = 30_000
+
 
 def register(commands: Commands) -> None:
     p = commands.add(
@@ -36,6 +47,22 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8097, help="port (default 8097; 0 = any free)")
+    p.add_argument(
+        "--no-relay",
+        action="store_true",
+        help="serve requests only; `targetsms webhook-relay` relays webhook events",
+    )
+    p = commands.add(
+        "webhook-relay",
+        cmd_webhook_relay,
+        "queue the webhook deliveries of the HTTP API's events (beside `targetsms api --no-relay`)",
+    )
+    p.add_argument(
+        "--healthy",
+        action="store_true",
+        help=f"exit 0 when a relay of this host ran within the last {RELAY_STALE_MS // 1000} s"
+        " (a container's healthcheck), else 1",
+    )
 
     keys = commands.add(
         "api-key", _no_action, "create, list, revoke or change the HTTP API's per-site keys"
@@ -178,10 +205,21 @@ def cmd_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_api(args: argparse.Namespace) -> int:
-    """The API, and beside it the webhook relay (several API processes share the stream)."""
-    import os
+def _consumers_here(kind: str) -> str:
+    """The start of the stream consumer names of this host's ``kind`` processes."""
     import socket
+
+    return f"{kind}-{socket.gethostname()}-"
+
+
+def _consumer(kind: str) -> str:
+    import os
+
+    return f"{_consumers_here(kind)}{os.getpid()}"
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """The API, and unless ``--no-relay`` a webhook relay on a thread beside it."""
     import threading
 
     from worker.runtime import get_runtime
@@ -190,9 +228,36 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     rt = get_runtime()
     stop = threading.Event()
-    consumer = f"api-{socket.gethostname()}-{os.getpid()}"
-    relay = threading.Thread(target=run_relay, args=(rt, consumer, stop), daemon=True)
+    relay = threading.Thread(target=run_relay, args=(rt, _consumer("api"), stop), daemon=True)
     try:
-        return serve(wsgi_app(runtime=rt), args.host, args.port, on_start=relay.start)
+        app = wsgi_app(runtime=rt)
+        return serve(app, args.host, args.port, on_start=None if args.no_relay else relay.start)
     finally:
         stop.set()
+
+
+def cmd_webhook_relay(args: argparse.Namespace) -> int:
+    """Relay until SIGINT/SIGTERM; Redis or the broker away is waited out (``run_relay``)."""
+    import signal
+    import threading
+    from types import FrameType
+
+    from worker.runtime import get_runtime
+    from worker.steps.webhooks import run_relay
+
+    rt = get_runtime()
+    if args.healthy:
+        here = _consumers_here("relay")
+        idle = [ms for name, ms in rt.store.webhook_relays().items() if name.startswith(here)]
+        return 0 if idle and min(idle) < RELAY_STALE_MS else 1
+    stop = threading.Event()
+
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    consumer = _consumer("relay")
+    print(RELAY_BANNER.format(consumer=consumer), flush=True)
+    run_relay(rt, consumer, stop)
+    return 0

@@ -14,6 +14,22 @@ end
 
 local function reply(t) return cjson.encode(t) end
 
+-- The events a site's webhook is told of (steps/webhooks.py: webhook_type): a delivery status
+-- only once it is final (`a.final`, the steps that apply statuses pass it). Nothing else is
+-- kept for the relay: a `queued` or `sending` is no site's business.
+local WEBHOOK_EVENTS = {sent = true, failed = true, verified = true, expired = true,
+  canceled = true, locked = true, status = true}
+
+local function webhook_worthy(event, extra)
+  if not WEBHOOK_EVENTS[event] then return false end
+  if event ~= 'status' then return true end
+  local status = extra and extra.delivery_status
+  for _, s in ipairs(a.final or {}) do
+    if s == status then return true end
+  end
+  return false
+end
+
 -- Append an event to the verification's history (bounded) and tell subscribers.
 local function record_event(record_key, history_key, channel, id, event, extra)
   local at = now_ms()
@@ -29,12 +45,17 @@ local function record_event(record_key, history_key, channel, id, event, extra)
   entry.state = redis.call('HGET', record_key, 'state')
   local payload = cjson.encode(entry)
   redis.call('PUBLISH', channel, payload)
-  -- A verification made through the HTTP API: its owner's webhook relay reads this stream
-  -- (keys.py: webhook_stream), which keeps what a crashed relay has not queued yet.
+  -- A webhook's event of a verification made through the HTTP API with a key that has a
+  -- webhook: the relay reads this stream (`a.hooks`: calls.py, hooks_arg), which keeps what a
+  -- crashed relay has not queued yet. The key's hash is read by the name the record holds (the
+  -- store's hash tag puts it in this slot on a cluster, as api_key_auth.lua does).
+  local hooks = a.hooks
+  if not hooks or not webhook_worthy(event, extra) then return end
   local site = redis.call('HGET', record_key, 'site')
-  if site then
-    redis.call('XADD', channel .. ':hooks', 'MAXLEN', '~', 100000, '*', 'site', site,
-      'event', payload)
+  if not site or site == '' then return end
+  local url = redis.call('HGET', hooks.sites .. site, 'webhook_url')
+  if url and url ~= '' then
+    redis.call('XADD', hooks.stream, 'MAXLEN', '~', 100000, '*', 'site', site, 'event', payload)
   end
 end
 
