@@ -50,18 +50,3 @@ REFUSAL_STATUS: dict[str, int] = {
     RefusalCode.NOT_ALLOWED: 409,
     RefusalCode.RATE_LIMITED: 429,
 }
-
-REASONS = {
-    200: "OK",
-    201: "Created",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Content Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}

@@ -14,9 +14,9 @@ from types import FrameType
 from typing import Any
 
 from worker.runtime import Runtime, get_runtime
-from worker.web.api.answers import REASONS
 from worker.web.api.bodies import MAX_BODY_BYTES
 from worker.web.api.routes import ApiRequest, VerificationsApi
+from worker.web.wsgi import read_body, status_line
 
 __all__ = ["DEFAULT_PORT", "ApiWSGIApp", "serve", "wsgi_app"]
 
@@ -36,7 +36,7 @@ class ApiWSGIApp:
             path=str(environ.get("PATH_INFO", "")),
             authorization=environ.get("HTTP_AUTHORIZATION"),
             idempotency_key=environ.get("HTTP_IDEMPOTENCY_KEY"),
-            body=_read_body(environ) if method == "POST" else b"",
+            body=read_body(environ, MAX_BODY_BYTES) if method == "POST" else b"",
         )
         answer = self.api.handle(request)
         headers = [
@@ -45,28 +45,8 @@ class ApiWSGIApp:
             ("Cache-Control", "no-store"),
             *answer.headers,
         ]
-        start_response(f"{answer.status} {REASONS.get(answer.status, 'Error')}", headers)
+        start_response(status_line(answer.status), headers)
         return [b"" if method == "HEAD" else answer.body]
-
-
-def _read_body(environ: dict[str, Any]) -> bytes | None:
-    """The body, or None past ``MAX_BODY_BYTES`` (read no further: a 413)."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_BODY_BYTES:
-        return None
-    stream = environ["wsgi.input"]
-    chunks: list[bytes] = []
-    left = max(length, 0)
-    while left > 0:
-        chunk = stream.read(min(left, 65536))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def wsgi_app(*, runtime: Runtime | None = None) -> ApiWSGIApp:
