@@ -59,8 +59,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Workers started before the broker keep trying instead of exiting.
         "broker_connection_retry_on_startup": True,
         "broker_connection_retry": True,
-        # On broker loss, late-acked tasks are redelivered; cancel ours instead of finishing twice.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # On broker loss a late-acked task in flight is redelivered later. Let it finish: its
+        # redelivered copy meets the send lock or a stored outcome and does nothing, whereas a
+        # canceled send may have reached the gateway and would send a second SMS. (The threads
+        # pool cannot cancel anyway: Celery logs a NotImplementedError traceback per task.)
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         # Prefork enforces these; threads/gevent pools do not, so HTTP calls carry their own
         # connect/read timeouts and the send deadline caps the retries.
         "task_time_limit": time_limit + 30,
