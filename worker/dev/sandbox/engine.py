@@ -188,19 +188,19 @@ class Engine:
             return request
         phone = request.phone
         if self._duplicate(request):
-            log.info("send %s: identical request within the window, refused", phone)
+            log.info("send: identical request within the window, refused")
             return _error(E_DUPLICATE)
         magic = lookup(phone)
         fault = self._magic_fault(phone, magic) if magic is not None else self._random_fault()
         if magic is not None and magic.error is not None:
-            log.info("send %s: error (magic)", phone)
+            log.info("send: error (magic number)")
             return _error(magic.error)
         if fault is Fault.CONNECTION_ERROR:  # like the real one: a code and an id, nothing sent
             message = self._record(request, "connection_error", None)
-            log.info("send %s: id_sms=%s connection_error", phone, message.id_sms)
+            log.info("send id_sms=%s: connection_error", message.id_sms)
             return self._success(message)
         if fault is not None and not fault.sent:
-            log.info("send %s: %s", phone, fault.value)
+            log.info("send: %s", fault.value)
             return Answer(fault=fault)
         initial = magic.initial_status if magic is not None else "send"
         final = magic.final_status if magic is not None else "deliver"
@@ -214,7 +214,7 @@ class Engine:
             self._balance -= cost
             message.in_outbox = True
             self._outbox.append(message)
-        log.info("send %s: id_sms=%s %s", phone, message.id_sms, initial)
+        log.info("send id_sms=%s: %s", message.id_sms, initial)
         if fault is Fault.SHORT_CODE:
             line = wire.success_line(message.code[:1], message.id_sms, message.initial_status)
             return Answer(wire.answer(line))
