@@ -7,16 +7,20 @@ the clock. Only the trickling gateway runs in real time: the socket is the point
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from helpers import FakeClock, GatewayAt, Sandbox, make_settings, raw_redis, runtime_with_clock
+from tcp_proxy import CuttableProxy, cuttable
 
 from worker import get_status, request_code, resend, verify_code
 from worker.errors import DuplicateRequest
 from worker.providers.memory import AnswerLost, InMemoryProvider
+from worker.providers.models import SendResult
 from worker.runtime import Runtime
 from worker.steps.sending import SendOutcome, send_verification
 from worker.store import ClaimOutcome
@@ -262,3 +266,38 @@ def test_a_fresh_send_refused_as_a_duplicate_fails_at_once(
     assert sms.calls == 1 and not sms.outbox  # no wait, no second request
     assert not clock.slept
     rt.close()
+
+
+class _RedisBlinksAfterTheSms(InMemoryProvider):
+    """A gateway that accepts the SMS, after which Redis is away for a moment (a failover)
+    before the worker can store the outcome."""
+
+    def __init__(self, proxy: CuttableProxy, away_s: float) -> None:
+        super().__init__()
+        self.proxy, self.away_s = proxy, away_s
+
+    def send_code(
+        self, phone: str, *, text: str, code_length: int, time_left: float | None = None
+    ) -> SendResult:
+        result = super().send_code(phone, text=text, code_length=code_length, time_left=time_left)
+        self.proxy.cut()
+        threading.Timer(self.away_s, self.proxy.restore).start()
+        return result
+
+
+@pytest.mark.usefixtures("drop_queued_messages")
+def test_redis_away_after_the_gateway_accepted_is_waited_out_not_a_second_sms(
+    redis_url: str,
+) -> None:
+    parts = urlsplit(redis_url)
+    with cuttable((parts.hostname or "127.0.0.1", parts.port or 6379)) as proxy:
+        via_proxy = f"redis://127.0.0.1:{proxy.port}{parts.path}"
+        sms = _RedisBlinksAfterTheSms(proxy, away_s=1.5)
+        settings = make_settings(via_proxy, CELERY_BROKER_URL=redis_url)
+        rt = Runtime.from_settings(settings, provider=sms)
+        phone = "+79990000871"
+        req = request_code(phone, runtime=rt)
+        assert send_verification(rt, req.id).result == "sent"  # not StoreUnavailable
+        assert len(sms.outbox) == 1  # so the message is acked, never redelivered and resent
+        assert verify_code(req.id, sms.last_code(phone), runtime=rt).ok
+        rt.close()

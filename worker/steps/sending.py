@@ -16,6 +16,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from worker.core.codes import code_digest
 from worker.core.delivery import is_final
@@ -31,6 +34,7 @@ from worker.store import Claim, ClaimOutcome, GatewayTimings, PollTask, Store, S
 
 __all__ = ["SendOutcome", "send_verification"]
 
+T = TypeVar("T")
 log = logging.getLogger("targetsms.send")
 
 # After waiting out the gateway's duplicate window, a send needs at least this long for one
@@ -56,11 +60,48 @@ class _LockLost(Exception):
 
 
 class _SendLock:
-    def __init__(self, store: Store, verification_id: str, token: str, ttl_ms: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        verification_id: str,
+        token: str,
+        ttl_ms: int,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.store = store
         self.verification_id = verification_id
         self.token = token
         self.ttl_ms = ttl_ms
+        self.clock = clock
+        self.sleep = sleep
+
+    def until_stored(self, step: Callable[[], T]) -> T:
+        """The gateway has answered: its outcome must reach the record, or the message goes
+        back to the broker and its next delivery sends a second SMS. So a Redis that is away
+        for a moment (a Sentinel failover: about 2 s) is waited out, for up to one lock's TTL;
+        the step's token check keeps a write that comes too late harmless. Longer than that,
+        ``StoreUnavailable`` hands the message back as before."""
+        started = self.clock()
+
+        def out_of_time(state: RetryCallState) -> bool:
+            return self.clock() - started >= self.ttl_ms / 1000
+
+        for attempt in Retrying(
+            retry=retry_if_exception_type(StoreUnavailable),
+            stop=out_of_time,
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            sleep=self.sleep,
+            reraise=True,
+        ):
+            with attempt:
+                result = step()
+                if attempt.retry_state.attempt_number > 1:
+                    log.warning(
+                        "send %s: the outcome stored once Redis was back", self.verification_id
+                    )
+                return result
+        raise AssertionError("unreachable: Retrying reraises")  # pragma: no cover
 
     def extend(self, attempt_ago: float | None = None) -> None:
         """``attempt_ago``: note in the record when the last attempt that may have been accepted
@@ -127,7 +168,7 @@ def send_verification(
         " (resumed)" if claim.resumed else "",
         claim.left_ms,
     )
-    lock = _SendLock(rt.store, verification_id, token, lock_ttl_ms)
+    lock = _SendLock(rt.store, verification_id, token, lock_ttl_ms, clock, sleep)
     # The gateway requests' timings ride on the step that ends the send (metrics, no round trip).
     with rt.store.gateway_timings() as timings:
         try:
@@ -311,10 +352,10 @@ def _store_failed(
     status: str = "",
     timings: GatewayTimings,
 ) -> SendOutcome:
-    stored = lock.store.store_failed(
+    stored = lock.until_stored(lambda: lock.store.store_failed(
         lock.verification_id, lock.token, error_code=code, message=message,
         id_sms=id_sms, status=status, timings=timings,
-    )  # fmt: skip
+    ))  # fmt: skip
     if not stored.stored:
         log.warning("send %s: failed, but the record is now %s", lock.verification_id, stored.state)
         return SendOutcome(SendVerdict.SKIPPED)
@@ -329,20 +370,23 @@ def _store_sent(
     first_delay = s.polling.first_delay_seconds
     if s.gateway.push:  # statuses arrive by push: the poll is only a late safety net
         first_delay = max(first_delay, PUSH_FIRST_POLL_SECONDS)
-    stored = lock.store.store_sent(
-        vid,
-        lock.token,
-        code_digest=code_digest(rt.secret, vid, result.code),
-        id_sms=result.id_sms,
-        status=result.status,
-        ttl_ms=s.codes.ttl_seconds * 1000,
-        first_poll_ms=0 if is_final(result.status) else int(first_delay * 1000),
-        max_attempts=s.codes.max_attempts,
-        poll_ttl_ms=int((s.polling.max_age_seconds + s.polling.max_delay_seconds) * 1000) + 60_000,
-        poll_slack_ms=POLL_SLACK_MS,
-        poll_grace_ms=POLL_MARKER_GRACE_MS,
-        poll_batch=s.polling.batch_size,
-        timings=timings,
+    stored = lock.until_stored(
+        lambda: lock.store.store_sent(
+            vid,
+            lock.token,
+            code_digest=code_digest(rt.secret, vid, result.code),
+            id_sms=result.id_sms,
+            status=result.status,
+            ttl_ms=s.codes.ttl_seconds * 1000,
+            first_poll_ms=0 if is_final(result.status) else int(first_delay * 1000),
+            max_attempts=s.codes.max_attempts,
+            poll_ttl_ms=int((s.polling.max_age_seconds + s.polling.max_delay_seconds) * 1000)
+            + 60_000,
+            poll_slack_ms=POLL_SLACK_MS,
+            poll_grace_ms=POLL_MARKER_GRACE_MS,
+            poll_batch=s.polling.batch_size,
+            timings=timings,
+        )
     )
     if not stored.stored:
         log.warning("send %s: sent, but the record is now %s; code discarded", vid, stored.state)
