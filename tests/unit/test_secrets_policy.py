@@ -59,10 +59,11 @@ def test_otp_secret_key_refuses_placeholders_and_patterns(value: str) -> None:
     ids=["token_urlsafe(32)", "token_hex(16)", "token_hex(32)"],
 )
 def test_generated_keys_pass(generate: object) -> None:
-    for _ in range(200):
+    for i in range(200):
         key = generate()  # type: ignore[operator]
         assert secret_problems("OTP_SECRET_KEY", key) == [], "a generated key was refused"
-        assert Settings.from_env({**GOOD, "OTP_SECRET_KEY": key}).secret == key.encode()
+        if i % 10 == 0:  # the rule is secret_problems; loading settings applies it (and is slower)
+            assert Settings.from_env({**GOOD, "OTP_SECRET_KEY": key}).secret == key.encode()
 
 
 def test_an_empty_key_says_how_to_make_one() -> None:
