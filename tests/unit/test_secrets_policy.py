@@ -107,7 +107,10 @@ def test_a_push_token_that_is_set_must_be_strong() -> None:
         "ops:opsopsopsopsopsopsops",
         f"ops:{secrets.token_urlsafe(32)},admin:change-me",  # every user's password counts
     ],
-)
+    # Ids that stay the same across processes (xdist compares them): no random part.
+    ids=["shipped", "admin", "hex-pattern", "season-year", "repeated-word", "repeated-user",
+         "one-of-two-users"],
+)  # fmt: skip
 def test_flower_basic_auth_refuses_guessable_passwords(value: str) -> None:
     problems = flower_auth_problems(value)
     assert problems and all("FLOWER_BASIC_AUTH" in p for p in problems)
