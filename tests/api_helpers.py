@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from worker.core.api_keys import ApiKey, key_digest, new_api_key, new_webhook_secret
 from worker.runtime import Runtime
@@ -26,6 +28,9 @@ def serving_api(rt: Runtime) -> Iterator[str]:
         yield server.url
     finally:
         done.set()
+        # The server checks ``done`` between polls of up to a second; a connection ends the poll.
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", urlsplit(server.url).port), timeout=1).close()
         thread.join(10)
 
 

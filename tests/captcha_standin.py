@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _trickle(self, provider: str) -> None:
         """Every gap shorter than the read timeout, the whole well past the overall one."""
         body = json.dumps(_success(provider)).encode()
-        pad = 40  # 4 s in all
+        pad = 80  # 4 s in all
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(pad + len(body)))
@@ -153,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         for _ in range(pad):
             if not self._write_quietly(b" "):
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
         self._write_quietly(body)
 
     def _trickle_head(self, provider: str) -> None:

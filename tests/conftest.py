@@ -1,8 +1,28 @@
 """Real parts for every test: a private Redis, the sandbox gateway over loopback HTTP, real
-Celery worker processes. Only TargetSMS itself is stood in for (by the sandbox)."""
+Celery worker processes. Only TargetSMS itself is stood in for (by the sandbox).
+
+``./scripts/test`` runs the suite in parallel (pytest-xdist, one pytest session per worker), so
+every test must be safe beside any other one. The rule for a new test, e2e above all:
+
+- Shared services only through these fixtures: ``redis_url`` (a redis-server per worker),
+  ``amqp_url`` (a RabbitMQ vhost per worker) or ``amqp_vhost`` (one per test), ``sandbox`` /
+  ``sandbox_factory``, ``start_worker``. Never the system Redis on 6379, RabbitMQ's default
+  vhost, or ``AMQP_URL`` / ``TEST_REDIS_URL`` read directly.
+- No fixed port: ``--port 0`` or ``free_port()`` just before the server starts.
+- Files under ``tmp_path``; anything kept in the repository (``test-artifacts/``) in a
+  directory named after the test.
+- Keys under ``make_settings``' fresh prefix; a queue or exchange the test declares on a shared
+  vhost gets a random suffix (``secrets.token_hex``).
+- Parameters with a random part (a fresh token) get ``ids=``: every worker collects the tests
+  itself, and xdist refuses to start when their ids differ.
+- Stop only the processes the test started, by their id; assert nothing about the machine as
+  a whole (process lists, load, how long an idle machine would take): three or four test
+  processes share two cores, so wait for the condition (``wait_until``), never for a time.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -10,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -22,11 +42,27 @@ from worker.runtime import Runtime, set_runtime
 from worker.settings import Settings
 
 
+def _xdist_worker() -> str:
+    """This process's pytest-xdist worker id (``gw0``, ``gw1``...), or ``""`` in a plain run."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _private_redis_db(url: str, worker: str) -> str:
+    """TEST_REDIS_URL shared by xdist workers: each takes its own database number, since the
+    broker's queue names and the tests' cleanups are fixed names."""
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A private, diskless redis-server (or TEST_REDIS_URL): never the user's data."""
+    """A private, diskless redis-server per session (so per xdist worker), or TEST_REDIS_URL:
+    never the user's data."""
     if os.environ.get("TEST_REDIS_URL"):
-        yield os.environ["TEST_REDIS_URL"]
+        yield _private_redis_db(os.environ["TEST_REDIS_URL"], _xdist_worker())
         return
     url, proc, tmp = start_redis()
     try:
@@ -37,43 +73,79 @@ def redis_url() -> Iterator[str]:
         tmp.cleanup()
 
 
-@pytest.fixture(scope="session")
-def amqp_url() -> str:
+def _require_amqp() -> None:
     if not amqp_available():
         if os.environ.get("CI"):
             pytest.fail(f"RabbitMQ is required in CI and is not reachable at {AMQP_URL}")
         pytest.skip(f"no RabbitMQ at {AMQP_URL} (set AMQP_URL); runs in CI")
-    return AMQP_URL
+
+
+def _management_api(why: str) -> tuple[str, tuple[str, str]] | None:
+    """RabbitMQ's management API (its URL and credentials) for AMQP_URL's broker, or None."""
+    parts = urlsplit(AMQP_URL)
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    api = f"http://{parts.hostname or '127.0.0.1'}:15672/api"
+    try:
+        requests.get(f"{api}/overview", auth=auth, timeout=3).raise_for_status()
+    except requests.RequestException:
+        if os.environ.get("CI"):
+            pytest.fail(f"RabbitMQ's management API is required in CI ({api}): {why}")
+        return None
+    return api, auth
+
+
+@contextlib.contextmanager
+def _vhost(api: str, auth: tuple[str, str], label: str) -> Iterator[str]:
+    """A new vhost, with every right for AMQP_URL's user, deleted (queues and all) afterwards;
+    yields the AMQP URL that reaches it."""
+    name = f"test-{label}-{secrets.token_hex(4)}"
+    vhost = f"{api}/vhosts/{quote(name, safe='')}"
+    requests.put(vhost, auth=auth, timeout=10).raise_for_status()
+    try:
+        requests.put(
+            f"{api}/permissions/{quote(name, safe='')}/{quote(auth[0], safe='')}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+            auth=auth,
+            timeout=10,
+        ).raise_for_status()
+        parts = urlsplit(AMQP_URL)
+        yield urlunsplit(parts._replace(path=f"/{quote(name, safe='')}"))
+    finally:
+        requests.delete(vhost, auth=auth, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """RabbitMQ for this session alone: a vhost of its own (per xdist worker), since the task
+    queues have fixed names. Without the management API a plain run shares AMQP_URL's vhost,
+    and a parallel one skips (CI fails: scripts/test enables the plugin)."""
+    _require_amqp()
+    worker = _xdist_worker()
+    found = _management_api("each test session gets its own vhost")
+    if found is None:
+        if worker:
+            pytest.skip(
+                "parallel RabbitMQ tests need the management API for a vhost per worker "
+                "(rabbitmq-plugins enable rabbitmq_management), or run with -n 0"
+            )
+        yield AMQP_URL
+        return
+    with _vhost(*found, worker or "main") as url:
+        yield url
 
 
 @pytest.fixture
-def amqp_vhost(amqp_url: str) -> Iterator[str]:
-    """A private vhost on the shared RabbitMQ, made (and removed) through its management API,
-    which Flower also needs for queue lengths: tests that declare queues of their own
-    kinds (quorum) stay out of everyone else's way."""
-    parts = urlsplit(amqp_url)
-    user, password = parts.username or "guest", parts.password or "guest"
-    api = f"http://{parts.hostname or '127.0.0.1'}:15672/api"
-    try:
-        requests.get(f"{api}/overview", auth=(user, password), timeout=3).raise_for_status()
-    except requests.RequestException:
-        if os.environ.get("CI"):
-            pytest.fail(f"RabbitMQ's management API is required in CI ({api})")
-        pytest.skip(f"no RabbitMQ management API at {api} (rabbitmq-plugins enable "
+def amqp_vhost() -> Iterator[str]:
+    """A private vhost for one test, made (and removed) through RabbitMQ's management API,
+    which Flower also needs for queue lengths: tests that declare queues of their own kinds
+    (quorum) or read a vhost's totals stay out of everyone else's way."""
+    _require_amqp()
+    found = _management_api("Flower's queue lengths and per-test vhosts")
+    if found is None:
+        pytest.skip(f"no RabbitMQ management API for {AMQP_URL} (rabbitmq-plugins enable "
                     "rabbitmq_management)")  # fmt: skip
-    name = f"test-{secrets.token_hex(4)}"
-    vhost = f"{api}/vhosts/{quote(name, safe='')}"
-    requests.put(vhost, auth=(user, password), timeout=10).raise_for_status()
-    requests.put(
-        f"{api}/permissions/{quote(name, safe='')}/{quote(user, safe='')}",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-        auth=(user, password),
-        timeout=10,
-    ).raise_for_status()
-    try:
-        yield f"{parts.scheme}://{user}:{password}@{parts.hostname}:{parts.port or 5672}/{name}"
-    finally:
-        requests.delete(vhost, auth=(user, password), timeout=10)
+    with _vhost(*found, _xdist_worker() or "main") as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,14 +1,13 @@
-"""deploy/prometheus/alerts.yml: valid for Prometheus (promtool), each alert fires on the series it
-is meant for (promtool's rule unit tests in alerts_test.yml), and it names only metrics the
-exporter serves."""
+"""deploy/prometheus/alerts.yml: every expected alert with a severity and a summary, each one
+exercised by the rule unit tests in alerts_test.yml, and naming only metrics the exporter
+serves. promtool runs the rules and their unit tests in tests/e2e/test_alert_rules.py."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
-from helpers import metrics_named, require_tool
+from helpers import metrics_named
 
 from worker.ops.metrics import metric_names
 
@@ -23,25 +22,6 @@ EXPECTED_ALERTS = {
     "TargetSMSDeliveryRateDrop",
     "TargetSMSQueuedUntilTopUp",
 }
-
-
-def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    tool = require_tool("promtool", "prometheus")
-    return subprocess.run(
-        [tool, *args], cwd=RULES, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def test_promtool_check_rules_accepts_the_alerts() -> None:
-    result = promtool("check", "rules", "alerts.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
-
-
-def test_promtool_rule_unit_tests_pass() -> None:
-    result = promtool("test", "rules", "alerts_test.yml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
 
 
 def test_every_alert_is_there_with_a_severity_and_names_only_exported_metrics() -> None:

@@ -1,14 +1,13 @@
 """No Docker engine runs here, so this keeps docker-compose.yml, the Procfile, the env examples,
 the Dockerfile and the lock file honest by reading them: the same commands and environment
 everywhere, every setting reaching the containers, no secret on a command line, healthchecks,
-restart policies and persistent Redis. With a compose binary at hand, ``compose config`` also
-shows what the worker container really receives."""
+restart policies and persistent Redis. What ``compose config`` resolves for the containers runs
+a compose binary, so it is in the e2e tier (tests/e2e/test_compose_config.py)."""
 
 from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -16,47 +15,22 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import require_tool
+from deploy_files import (
+    APP_SERVICES,
+    COMPOSE_ENV,
+    ROOT,
+    SETTINGS,
+    compose,
+    compose_file,
+    env_file,
+    procfile,
+)
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from worker.settings import variables
-
-ROOT = Path(__file__).resolve().parents[2]
 # Bind addresses legitimately differ: loopback on a host, all interfaces inside a container.
 _BIND = re.compile(r"--(address|host)[= ](\S+)")
-COMPOSE_ENV = "compose.env"
-# Services that run our image and need the settings.
-APP_SERVICES = ("worker", "flower", "metrics", "gateway")
-SETTINGS = {v.name for v in variables()} | {"FLOWER_BASIC_AUTH"}
 SECRET_WORDS = ("PASSWORD", "SECRET", "BASIC_AUTH", "--password", "--basic-auth", "--basic_auth")
-
-
-def procfile() -> dict[str, str]:
-    out = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, command = line.partition(":")
-            out[name.strip()] = command.strip()
-    return out
-
-
-def compose_file() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return data
-
-
-def compose() -> dict[str, dict[str, Any]]:
-    services: dict[str, dict[str, Any]] = compose_file()["services"]
-    return services
-
-
-def env_file(name: str) -> dict[str, str]:
-    return dict(
-        line.split("=", 1)
-        for line in (ROOT / name).read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    )
 
 
 def command_text(service: dict[str, Any]) -> str:
@@ -104,36 +78,6 @@ def test_every_setting_reaches_every_app_service_through_env_file() -> None:
         assert COMPOSE_ENV not in str(services[name].get("env_file", "")), name  # no app secrets
     assert COMPOSE_ENV in (ROOT / ".gitignore").read_text().split()
     assert ".env" in (ROOT / ".gitignore").read_text().split()
-
-
-def compose_binary() -> list[str] | None:
-    for argv in (["docker", "compose"], ["docker-compose"]):
-        if shutil.which(argv[0]) is None:
-            continue
-        ok = subprocess.run([*argv, "version"], capture_output=True, timeout=30)
-        if ok.returncode == 0:
-            return argv
-    return None
-
-
-def test_compose_config_gives_the_worker_every_setting(tmp_path: Path) -> None:
-    """What `compose config` resolves for the worker: every variable written in compose.env,
-    OTP_REDIS_PREFIX and OTP_TTL_SECONDS included."""
-    # Without either, skipped (the YAML tests above still ran), or failed under CI.
-    argv = compose_binary() or [require_tool("docker-compose", "docker-compose")]
-    for name in ("docker-compose.yml", "Dockerfile"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    values = {name: f"value-{i}" for i, name in enumerate(sorted(SETTINGS))}
-    (tmp_path / COMPOSE_ENV).write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    profiles = ["--profile", "dev", "--profile", "monitoring"]
-    out = subprocess.run(
-        [*argv, *profiles, "config"], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 0, out.stderr
-    resolved = yaml.safe_load(out.stdout)["services"]
-    assert set(resolved) == set(compose())
-    for name in APP_SERVICES:
-        assert resolved[name]["environment"] == values, name
 
 
 def test_long_running_services_have_healthchecks_restart_and_wait_for_health() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import guide_samples
 import pytest
 import requests
+from helpers import FakeClock
 from lxml import etree
 
 from worker.dev.sandbox import (
@@ -126,13 +127,16 @@ def stats(sb: RunningSandbox) -> dict[str, int]:
     return result
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningSandbox]:
+def standard_config() -> SandboxConfig:
     # The duplicate rule off: these tests repeat one request; the rule has tests of its own.
-    config = SandboxConfig(
+    return SandboxConfig(
         login="LOGIN", password="PASSWORD", deliver_after_ms=300, seed=1, duplicate_window_ms=0
     )
-    with start_in_thread(config) as running:
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningSandbox]:
+    with start_in_thread(standard_config()) as running:
         yield running
 
 
@@ -295,7 +299,13 @@ def test_magic_initial_statuses(
     assert TIME.fullmatch(state.get("time", ""))
 
 
-def test_state_turns_after_deliver_after_ms_per_magic_phone(sb: RunningSandbox) -> None:
+def test_state_turns_after_deliver_after_ms_per_magic_phone() -> None:
+    clock = FakeClock()
+    with start_in_thread(standard_config(), clock) as sb:
+        _states_turn(sb, clock)
+
+
+def _states_turn(sb: RunningSandbox, clock: FakeClock) -> None:
     expected = {
         "+79001234567": "deliver",
         "+79990000004": "partly_deliver",
@@ -309,7 +319,7 @@ def test_state_turns_after_deliver_after_ms_per_magic_phone(sb: RunningSandbox) 
     assert [s.text for s in early] == ["send"] * len(ids)
     assert all(s.get("time") == "" for s in early)
     assert all(m["status_changed_at"] is None for m in outbox(sb))
-    time.sleep(0.45)  # deliver_after_ms=300
+    clock.advance(0.45)  # deliver_after_ms=300
     late = states(sb, *ids)
     assert [(s.get("id_sms"), s.text) for s in late] == list(ids.items())
     for element in late:
@@ -391,10 +401,10 @@ def test_magic_error_texts(sb: RunningSandbox, suffix: str, text: str) -> None:
 def test_hang_until_client_gives_up_then_success(sb: RunningSandbox) -> None:
     url = f"{sb.url}/password_generation/api.php"
     with pytest.raises(requests.ReadTimeout):
-        post(url, send_request("+79990000300"), timeout=0.3)
+        post(url, send_request("+79990000300"), timeout=0.15)
     for _ in range(2):
         with pytest.raises(requests.ReadTimeout):
-            post(url, send_request("+79990000302"), timeout=0.3)
+            post(url, send_request("+79990000302"), timeout=0.15)
     assert ok(sb, "+79990000302")["status"] == "send"
     assert len(outbox(sb)) == 1
     assert requests.get(f"{sb.url}/healthz", timeout=1).text == "ok"  # hangs block nobody else
@@ -411,7 +421,7 @@ def close_wait_sockets(port: int) -> int:
 def test_hang_ends_when_client_gives_up(sb: RunningSandbox) -> None:
     for _ in range(3):
         with pytest.raises(requests.ReadTimeout):
-            post(f"{sb.url}/password_generation/api.php", send_request("+79990000300"), 0.2)
+            post(f"{sb.url}/password_generation/api.php", send_request("+79990000300"), 0.1)
     deadline = time.monotonic() + 2
     while close_wait_sockets(sb.port) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -759,13 +769,14 @@ def _http(body: bytes, content_type: str = "text/xml; charset=utf-8") -> bytes:
 
 
 def test_trickling_answer_comes_a_byte_at_a_time_after_the_sms_went_out() -> None:
-    with start_in_thread(SandboxConfig(trickle_ms=20, duplicate_window_ms=0)) as sb:
+    with start_in_thread(SandboxConfig(trickle_ms=10, duplicate_window_ms=0)) as sb:
         data, arrivals = _raw_exchange(sb.port, _http(send_request("+79990000701")))
         assert len(outbox(sb)) == 1  # sent and billed before the answer even started
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 OK") and b"<success code=" in body
-        assert len(arrivals) > len(data) / 2  # byte by byte, not in one write
-        assert arrivals[-1] >= len(data) * 0.02 * 0.8
+        # Byte by byte, not in one write; a busy machine may let a few bytes gather per read.
+        assert len(arrivals) > len(data) / 5
+        assert arrivals[-1] >= len(data) * 0.01 * 0.8
         # Second time the answer is plain.
         data, arrivals = _raw_exchange(sb.port, _http(send_request("+79990000701")))
         assert len(arrivals) <= 3 and b"<success" in data
