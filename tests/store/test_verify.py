@@ -3,12 +3,15 @@ budgets that span verifications."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import redis
 from helpers import FakeClock
 from store_tier import CODE_DIGEST, CODE_TTL_MS, MAX_ATTEMPTS, PHONE, Steps, gate
 
 from worker.core.outcomes import VerifyReason
-from worker.store import Store, Verdict
+from worker.store import Store, Topology, Verdict
 
 WRONG = "f" * 64
 WINDOW_MS = 60_000  # shorter than the code's TTL: a window can end while the code works
@@ -148,3 +151,41 @@ def test_a_right_code_leaves_no_guess_behind(store: Store, steps: Steps, raw: re
     assert not raw.exists(store.keys.verifier_log("verifier-ip"))
     g = gate()
     assert not raw.exists(store.keys.guess_log(g.phone_key, g.ip_key or ""))
+
+
+def test_the_creating_store_skips_the_subject_read_and_another_makes_it(
+    store: Store, steps: Steps, raw: redis.Redis, topology: Topology, clock: FakeClock
+) -> None:
+    """The subject fields name the logs verify.lua touches: the Store that created the
+    verification knows them (``Subjects``), a Store of another process reads them first. Both
+    count a wrong code in the same guessing log and answer alike."""
+    g = gate()
+    vid = steps.sent(g)
+    guesses = store.keys.guess_log(g.phone_key, g.ip_key or "")
+    other = Store.from_url(topology.url, store.keys.prefix, clock=clock, topology=topology)
+    try:
+        with _hmgets(raw, topology) as read_first:
+            assert verify(other, vid, WRONG).reason is VerifyReason.WRONG
+        assert raw.zcard(guesses) == 1
+        with _hmgets(raw, topology) as known:
+            assert verify(store, vid, WRONG).reason is VerifyReason.WRONG
+        assert raw.zcard(guesses) == 2
+        if not topology.cluster:  # a cluster counts commands per node
+            assert (read_first, known) == ([2], [1])  # the read and verify.lua's own, or its own
+        assert verify(store, vid, CODE_DIGEST).reason is VerifyReason.OK
+    finally:
+        other.close()
+
+
+@contextlib.contextmanager
+def _hmgets(raw: redis.Redis, topology: Topology) -> Iterator[list[int]]:
+    """How many HMGETs the one server ran inside the block (nothing is counted on a cluster)."""
+    counted: list[int] = []
+
+    def calls() -> int:
+        return int(raw.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0))
+
+    before = 0 if topology.cluster else calls()
+    yield counted
+    if not topology.cluster:
+        counted.append(calls() - before)

@@ -21,7 +21,9 @@ shows "broker is not supported").
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import kombu.transport
@@ -33,6 +35,19 @@ log = logging.getLogger("targetsms.broker")
 
 
 class _QoS(kombu_redis.QoS):
+    @contextlib.contextmanager
+    def pipe_or_acquire(self, pipe: Any = None, client: Any = None) -> Iterator[Any]:
+        """kombu's unacked bookkeeping (the append of a delivered message, its ack or reject)
+        without MULTI/EXEC: two commands that are idempotent one by one and read back only
+        by the restore, which WATCHes the unacked hash and finds an entry either whole or gone.
+        At worst a restore that lands between the two redelivers a message that was just
+        acked, which the send lock and the record's state make harmless, as with any copy."""
+        if pipe is not None:
+            yield pipe
+            return
+        with self.channel.conn_or_acquire(client) as acquired:  # type: ignore[attr-defined]
+            yield acquired.pipeline(transaction=False)
+
     def _collected(self) -> bool:
         return self.channel.connection is None or self.channel.connection.client is None
 
@@ -68,7 +83,26 @@ class _QoS(kombu_redis.QoS):
         super().reject(delivery_tag, requeue=requeue)
 
 
-class _Channel(kombu_redis.Channel):
+class _OneClient:
+    """kombu builds a new ``redis.Redis`` for every publish, ack and unacked append, and
+    redis-py copies its response-callback table each time (6-7% of a worker's CPU in
+    BENCHMARKS.md's profile). A client is only a handle on the channel's connection pool and
+    is thread-safe, so one is kept per pool and built again when kombu replaces the pool
+    (after a lost connection). The asynchronous client is kombu's own ``client`` property."""
+
+    _one_client: tuple[Any, Any] | None = None
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        if asynchronous:
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]
+        pool = self.pool  # type: ignore[attr-defined]
+        cached = self._one_client
+        if cached is None or cached[0] is not pool:
+            cached = self._one_client = (pool, super()._create_client())  # type: ignore[misc]
+        return cached[1]
+
+
+class _Channel(_OneClient, kombu_redis.Channel):
     QoS = _QoS
 
 
@@ -76,7 +110,7 @@ class RedisTransport(kombu_redis.Transport):
     Channel = _Channel
 
 
-class _SentinelChannel(kombu_redis.SentinelChannel):
+class _SentinelChannel(_OneClient, kombu_redis.SentinelChannel):
     QoS = _QoS  # a failover drops the connection the same way a restart does
 
 

@@ -7,6 +7,7 @@ answer are ``calls``' (shared with the asyncio Store, ``aio``); this module only
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Unpack
 
@@ -14,16 +15,25 @@ from worker.core.gate import SmsGate
 from worker.store import calls
 from worker.store.core import StoreCore, guarded
 from worker.store.results import Canceled, Created, Refusal, ResendOutcome, SmsSubject, Verdict
+from worker.store.subjects import Subjects
 
 __all__ = ["Verifications"]
 
 
 class Verifications(StoreCore):
+    @functools.cached_property
+    def _subjects(self) -> Subjects:
+        return Subjects()
+
     @guarded
     def create(self, gate: SmsGate, **a: Unpack[calls.CreateArgs]) -> Created | Refusal:
         """Admit the first SMS of a new verification and write its record (``create.lua``)."""
         call = calls.create_call(self.keys, gate, self.stats_key(), **a)
-        return calls.created(self._call(call), a["verification_id"])
+        out = calls.created(self._call(call), a["verification_id"])
+        if isinstance(out, Created) and not out.existing:
+            # What verify reads first, as create.lua wrote it (calls.create_call's fields).
+            self._subjects.put(out.id, (gate.phone_key, gate.prefix_key, gate.ip_key or ""))
+        return out
 
     @guarded
     def abandon(self, gate: SmsGate, **a: Unpack[calls.AbandonArgs]) -> None:
@@ -48,15 +58,15 @@ class Verifications(StoreCore):
     def verify(
         self, verification_id: str, candidates: Sequence[str], **a: Unpack[calls.VerifyArgs]
     ) -> Verdict:
-        """``verify.lua`` (``calls.verify_call`` says what it reads first, and why)."""
-        record = self.keys.record(verification_id)
+        """``verify.lua`` (``calls.verify_call`` says what it reads first, and why; ``Subjects``
+        why this process may know it already)."""
+        subject: Sequence[Any] | None = self._subjects.get(verification_id)
+        if subject is None:
+            record = self.keys.record(verification_id)
+            subject = self._redis.hmget(record, list(calls.VERIFY_FIELDS))
+            self._subjects.put(verification_id, subject)
         call = calls.verify_call(
-            self.keys,
-            verification_id,
-            candidates,
-            self._redis.hmget(record, list(calls.VERIFY_FIELDS)),
-            self.stats_key(),
-            **a,
+            self.keys, verification_id, candidates, subject, self.stats_key(), **a
         )
         return calls.verdict(self._call(call))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger
 
 from worker.errors import SettingsError
 from worker.queue import kombu_redis, quorum
@@ -14,7 +16,7 @@ from worker.queue.celery_app.config import celery_config
 from worker.queue.celery_app.flower_guard import in_celery_command, refuse_flower_without_login
 from worker.settings import Settings
 
-__all__ = ["app", "configure"]
+__all__ = ["PER_TASK_LOGGERS", "app", "configure"]
 
 
 def configure(celery: Celery, load_settings: Callable[[], Settings]) -> Celery:
@@ -43,6 +45,21 @@ def configure(celery: Celery, load_settings: Callable[[], Settings]) -> Celery:
     celery.add_defaults(load)
     celery._targetsms_configured = True  # type: ignore[attr-defined]
     return celery
+
+
+#: Celery's two lines per task at INFO ("Task ... received", "Task ... succeeded in 0.2s"), and
+#: its INFO line for an expected failure. A send already logs its own line ("sent <id> ...",
+#: or why it did not send), and these cost about 3% of a worker's CPU (BENCHMARKS.md). A
+#: worker started with ``--loglevel DEBUG`` still writes them.
+PER_TASK_LOGGERS = ("celery.app.trace", "celery.worker.strategy")
+
+
+@after_setup_logger.connect(weak=False)
+def _per_task_lines_at_debug_only(loglevel: int | str | None = None, **_: Any) -> None:
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    if isinstance(level, int) and level > logging.DEBUG:
+        for name in PER_TASK_LOGGERS:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 # Built unconfigured: ``configure`` (called by the composition root) gives it its settings.
