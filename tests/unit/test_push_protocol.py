@@ -295,7 +295,8 @@ def test_push_url_set_through_the_api_makes_the_sandbox_push(
         client.set_push_url(url)
         sent = [client.send_code("+79001234567", text="TestShop {код}", code_length=4)]
         sent.append(client.send_code("+79990000005", text="TestShop {код}", code_length=4))
-        wait_until(lambda: sum(len(c) for c in recorder.calls) >= 2, timeout=10)
+        # The receiver records a push before the sandbox reads its answer: wait for the acks.
+        wait_until(lambda: sandbox.stats().get("push_acked", 0) >= 2, timeout=10)
         pushed = dict(state for call in recorder.calls for state in call)
         assert pushed == {sent[0].id_sms: "deliver", sent[1].id_sms: "not_deliver"}
         assert sandbox.stats()["push_acked"] == 2 and sandbox.stats()["get_state_set"] == 1
