@@ -228,3 +228,14 @@ def runtime_with_clock(
 
     store = Store.from_url(settings.redis_url, settings.redis_prefix, clock=clock)
     return Runtime(settings, store, sms_provider=provider)
+
+
+# A port bound for this whole process and never listened on: a connection to it is refused at
+# once, and no other test process (pytest-xdist) can take it, which a port freed by
+# ``free_port()`` does not promise. For "nothing answers there" endpoints.
+_REFUSING = socket.socket()
+_REFUSING.bind(("127.0.0.1", 0))
+
+
+def refused_port() -> int:
+    return int(_REFUSING.getsockname()[1])

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings
+from helpers import PASSWORD, Sandbox, WorkerProcess, make_settings, refused_port
 
 from worker.dev.devstack import free_port
 from worker.settings import Settings
@@ -167,7 +167,7 @@ def test_reads_dotenv_in_the_current_directory_and_the_environment_wins(
 
 def test_broker_down_loses_nothing(redis_url: str, sandbox: Sandbox) -> None:
     settings = make_settings(redis_url, sandbox, OTP_RESEND_COOLDOWN_SECONDS=60)
-    down = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    down = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{refused_port()}/0"}
     out = run(settings, "send", "+79001234567", extra=down)
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "unavailable" in out.stderr

@@ -26,7 +26,7 @@ import pytest
 import redis
 import requests
 from captcha_standin import SECRET, StandIn, token
-from helpers import Sandbox, WorkerProcess, make_settings, wait_until
+from helpers import Sandbox, WorkerProcess, make_settings, refused_port, wait_until
 
 from worker.dev.devstack import free_port
 from worker.settings import Settings
@@ -602,7 +602,7 @@ def test_redis_down_is_a_clear_503_not_a_traceback(
     first = requests.get(app.url + "/", timeout=5)
     cookie = first.cookies["phone_login"]
     # The app keeps running; its Redis goes away (a port where nothing listens).
-    down = settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    down = settings.replace(REDIS_URL=f"redis://127.0.0.1:{refused_port()}/0")
     app_down = start_app(down, wait=False)
     wait_until(lambda: "Running on" in app_down.output(), 30, "the app to listen")
 
@@ -624,7 +624,7 @@ def test_reads_dotenv_in_the_current_directory_and_the_environment_wins(
     assert 'id="phone-step"' in client.page
 
     # The environment names a Redis where nothing listens: it wins over the file.
-    down = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    down = {"REDIS_URL": f"redis://127.0.0.1:{refused_port()}/0"}
     app_down = start_app(settings, dotenv=True, extra=down, wait=False)
     wait_until(lambda: "Running on" in app_down.output(), 30, "the app to listen")
     answer = requests.get(app_down.url + "/", timeout=10)

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
+from helpers import Sandbox, WorkerProcess, make_settings, raw_redis, refused_port, wait_until
 
 from worker import get_status, request_code
-from worker.dev.devstack import free_port
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -114,7 +113,7 @@ def test_a_receiver_without_redis_withholds_the_ack_and_nothing_is_lost(
     start_receiver: Callable[[Settings], Receiver],
 ) -> None:
     live = start_receiver(push_settings)
-    dead = start_receiver(push_settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
+    dead = start_receiver(push_settings.replace(REDIS_URL=f"redis://127.0.0.1:{refused_port()}/0"))
     assert cli(push_settings, "push-register", dead.url).returncode == 0
     start_worker(push_settings)
     rt = Runtime.from_settings(push_settings)

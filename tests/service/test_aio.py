@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 from captcha_standin import SECRET, StandIn, token
 from celery import Celery
-from helpers import make_settings, raw_redis
+from helpers import make_settings, raw_redis, refused_port
 
 import worker
 from worker import aio
@@ -163,7 +163,7 @@ def test_resend_cancel_and_idempotency(base: Runtime, sms: InMemoryProvider) -> 
 
 
 def test_a_broker_that_is_down_gives_back_the_sms(base: Runtime) -> None:
-    dead = base.settings.replace(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0")
+    dead = base.settings.replace(CELERY_BROKER_URL=f"redis://127.0.0.1:{refused_port()}/0")
     rt0 = Runtime(dead, base.store, task_queue=celery_queue(dead))
 
     async def flow(rt: AsyncRuntime) -> str:
@@ -179,7 +179,7 @@ def test_a_broker_that_is_down_gives_back_the_sms(base: Runtime) -> None:
 
 
 def test_redis_away_is_service_unavailable(base: Runtime) -> None:
-    away = base.settings.replace(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    away = base.settings.replace(REDIS_URL=f"redis://127.0.0.1:{refused_port()}/0")
 
     async def flow(rt: AsyncRuntime) -> str:
         with pytest.raises(aio.ServiceUnavailable) as info:

@@ -6,10 +6,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from helpers import make_settings
+from helpers import make_settings, refused_port
 
 from worker import ServiceUnavailable, cancel, request_code, watch_events
-from worker.dev.devstack import free_port
 from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime
 from worker.steps.sending import send_verification
@@ -61,6 +60,6 @@ def test_stops_at_the_timeout(rt: Runtime) -> None:
 
 
 def test_unreachable_redis_is_service_unavailable() -> None:
-    down = Runtime.from_settings(make_settings(f"redis://127.0.0.1:{free_port()}/0"))
+    down = Runtime.from_settings(make_settings(f"redis://127.0.0.1:{refused_port()}/0"))
     with pytest.raises(ServiceUnavailable):
         watch_events("v" * 20, timeout=1, runtime=down)

@@ -14,7 +14,7 @@ import sys
 import pytest
 from celery import Celery
 from gate_calls import PHONE, refusal, resent, runtime, sent
-from helpers import raw_redis
+from helpers import raw_redis, refused_port
 
 from worker import (
     ServiceUnavailable,
@@ -23,7 +23,6 @@ from worker import (
     resend,
     verify_code,
 )
-from worker.dev.devstack import free_port
 from worker.ops.stats import read_stats
 from worker.providers.memory import InMemoryProvider
 from worker.queue.celery_app import CeleryQueue
@@ -143,7 +142,7 @@ def test_a_broker_outage_gives_back_every_count(redis_url: str, sms: InMemoryPro
         redis_url, sms, OTP_PHONE_MAX_PER_HOUR=2, OTP_PUMPING_MIN_SENDS=3,
         OTP_PUMPING_MIN_CONVERSION=0.5,
     )  # fmt: skip
-    dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
+    dead = Celery(broker=f"redis://127.0.0.1:{refused_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
     down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead, max_countdown_seconds=25))
     for n in range(5):
@@ -165,7 +164,7 @@ def test_a_resend_the_broker_refuses_gives_its_counts_back(
 ) -> None:
     rt = runtime(redis_url, sms, OTP_PHONE_MAX_PER_HOUR=2, OTP_MAX_SENDS=5)
     verification = sent(rt)
-    dead = Celery(broker=f"redis://127.0.0.1:{free_port()}/0")
+    dead = Celery(broker=f"redis://127.0.0.1:{refused_port()}/0")
     dead.conf.task_publish_retry_policy = {"max_retries": 0}
     down = Runtime(rt.settings, rt.store, task_queue=CeleryQueue(dead, max_countdown_seconds=25))
     for _ in range(3):

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from helpers import Sandbox, make_settings, raw_redis, wait_until
+from helpers import Sandbox, make_settings, raw_redis, refused_port, wait_until
 from kombu import Connection, Exchange, Queue
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
@@ -218,7 +218,7 @@ def test_balance_older_than_its_max_age_is_not_exported(rt: Runtime) -> None:
 
 def _unreachable_sandbox() -> Sandbox:
     holder = Sandbox.__new__(Sandbox)
-    port = free_port()  # nothing listens there
+    port = refused_port()  # nothing listens there
     holder.send_url = f"http://127.0.0.1:{port}/password_generation/api.php"
     holder.state_url = f"http://127.0.0.1:{port}/xml/state.php"
     return holder
@@ -227,7 +227,7 @@ def _unreachable_sandbox() -> Sandbox:
 def test_exporter_survives_redis_and_broker_down(
     sandbox: Sandbox, exporter: Callable[[Runtime], str]
 ) -> None:
-    dead = make_settings(f"redis://127.0.0.1:{free_port()}/0", sandbox)
+    dead = make_settings(f"redis://127.0.0.1:{refused_port()}/0", sandbox)
     rt = Runtime.from_settings(dead)
     samples = scrape(exporter(rt))
     assert value(samples, "targetsms_up", component="redis") == 0

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from helpers import FakeClock, make_settings, raw_redis, runtime_with_clock
+from helpers import FakeClock, make_settings, raw_redis, refused_port, runtime_with_clock
 
 from worker import (
     RequestRefused,
@@ -21,7 +21,6 @@ from worker import (
     resend,
     verify_code,
 )
-from worker.dev.devstack import free_port
 from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime
 from worker.steps.sending import send_verification
@@ -163,7 +162,7 @@ def test_every_key_has_a_ttl(rt: Runtime, sms: InMemoryProvider) -> None:
 
 
 def test_redis_down_is_a_clear_error(sms: InMemoryProvider) -> None:
-    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0")
+    settings = make_settings(f"redis://127.0.0.1:{refused_port()}/0")
     rt = Runtime.from_settings(settings, provider=sms)
     with pytest.raises(ServiceUnavailable):
         request_code(PHONE, runtime=rt)

@@ -8,13 +8,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from helpers import FakeClock, make_settings, raw_redis, runtime_with_clock
+from helpers import FakeClock, make_settings, raw_redis, refused_port, runtime_with_clock
 
 # The module, not the task: pytest's collection would evaluate Celery's task proxy (and so the
 # app's configuration) before the session runtime exists.
 from tasks import poll as poll_module
 from worker import get_status, request_code
-from worker.dev.devstack import free_port
 from worker.providers.memory import InMemoryProvider
 from worker.runtime import Runtime, get_runtime, set_runtime
 from worker.steps.sending import send_verification
@@ -174,7 +173,7 @@ def test_the_workers_sweep_with_redis_away_is_one_warning_and_no_error(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The timer keeps its schedule: a tick that cannot reach Redis says so and returns."""
-    settings = make_settings(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    settings = make_settings(f"redis://127.0.0.1:{refused_port()}/0")  # nothing listens there
     rt = Runtime.from_settings(settings, queue=PollRecorder())
     previous = get_runtime()
     set_runtime(rt)

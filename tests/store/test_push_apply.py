@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 import redis
+from helpers import refused_port
 from store_tier import Steps, gate
 
-from worker.dev.devstack import free_port
 from worker.store import Store, StoreUnavailable, connect
 
 PHONE = "+79001234567"
@@ -171,7 +171,7 @@ def test_many_states_in_one_push_span_chunks(tier: Tier) -> None:
 
 
 def test_redis_away_raises_so_nothing_is_acknowledged() -> None:
-    dead = Store(connect(f"redis://127.0.0.1:{free_port()}/0"), "t:")
+    dead = Store(connect(f"redis://127.0.0.1:{refused_port()}/0"), "t:")
     with pytest.raises(StoreUnavailable):
         dead.apply_pushed([("1", "deliver")])
 

@@ -8,7 +8,6 @@ records what reached it so tests can assert parameter names and the method.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from captcha_standin import SECRET, SLOW, StandIn, token
+from helpers import refused_port
 
 from worker.captcha import (
     DEFAULT_VERIFY_URLS,
@@ -314,9 +314,7 @@ def test_dribbled_headers_are_cut_at_the_overall_deadline(stand_in: StandIn, pro
 
 @pytest.fixture(scope="module")
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return refused_port()
 
 
 @pytest.mark.parametrize("fail_open", [False, True])

@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from helpers import GatewayAt, Sandbox, gateway_client
+from helpers import GatewayAt, Sandbox, gateway_client, refused_port
 
-from worker.dev.devstack import free_port
 from worker.errors import NetworkError
 from worker.providers.targetsms import Timeout
 
@@ -85,7 +84,7 @@ def test_a_trickled_state_or_balance_call_is_cut_too(dribbling_port: int) -> Non
 
 
 def test_unreachable_gateway_is_a_network_error() -> None:
-    client = gateway_client(GatewayAt(free_port()), timeout=Timeout(0.5, 0.5))
+    client = gateway_client(GatewayAt(refused_port()), timeout=Timeout(0.5, 0.5))
     with pytest.raises(NetworkError) as info:
         client.send_code("+79001234567", text=TEXT, code_length=6)
     assert "pw-" not in info.value.message and "test-login" not in info.value.message
