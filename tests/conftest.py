@@ -8,7 +8,8 @@ every test must be safe beside any other one. The rule for a new test, e2e above
   ``amqp_url`` (a RabbitMQ vhost per worker) or ``amqp_vhost`` (one per test), ``sandbox`` /
   ``sandbox_factory``, ``start_worker``. Never the system Redis on 6379, RabbitMQ's default
   vhost, or ``AMQP_URL`` / ``TEST_REDIS_URL`` read directly.
-- No fixed port: ``--port 0`` or ``free_port()`` just before the server starts.
+- No fixed port: ``--port 0`` or ``free_port()`` just before the server starts; an endpoint
+  where nothing may answer is ``refused_port()`` (held by this process, never listened on).
 - Files under ``tmp_path``; anything kept in the repository (``test-artifacts/``) in a
   directory named after the test.
 - Keys under ``make_settings``' fresh prefix; a queue or exchange the test declares on a shared
