@@ -41,7 +41,10 @@ TYPED_PHONE = "+7 (900) 123-45-67"  # as a person types it
 ATTACKER = "+79161112233"  # a number the attacker holds, shown as +7916•••••33
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -133,10 +136,16 @@ class Browser:
 
 
 def _stale(element: Any) -> bool:
+    """Whether the page ``element`` was on has gone. Mid-navigation Chromium may answer with a
+    plain WebDriverException that the node "does not belong to the document": gone as well."""
     try:
         element.is_enabled()
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
     return False
 
 
