@@ -37,7 +37,7 @@ import pytest
 import requests
 from helpers import AMQP_URL, LOGIN, PASSWORD, Sandbox, WorkerProcess, amqp_available, make_settings
 
-from worker.dev.devstack import celery_argv, start_redis
+from worker.dev.devstack import celery_argv, private_redis
 from worker.dev.sandbox import RunningSandbox, SandboxConfig, start_in_thread
 from worker.runtime import Runtime, set_runtime
 from worker.settings import Settings
@@ -65,13 +65,8 @@ def redis_url() -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
         yield _private_redis_db(os.environ["TEST_REDIS_URL"], _xdist_worker())
         return
-    url, proc, tmp = start_redis()
-    try:
+    with private_redis() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        tmp.cleanup()
 
 
 def _require_amqp() -> None:

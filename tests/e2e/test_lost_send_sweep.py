@@ -18,7 +18,7 @@ from celery import Celery
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import get_status, request_code, verify_code
-from worker.dev.devstack import start_redis
+from worker.dev.devstack import private_redis
 from worker.queue.celery_app import CeleryQueue, configure
 from worker.queue.names import SEND_QUEUE
 from worker.runtime import Runtime
@@ -28,13 +28,8 @@ from worker.steps.sweeping import sweep_interval_seconds
 
 @pytest.fixture
 def lost_broker() -> Iterator[str]:
-    url, proc, tmp = start_redis()
-    try:
+    with private_redis() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        tmp.cleanup()
 
 
 def _producer(settings: Settings) -> Runtime:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +27,7 @@ __all__ = [
     "Stack",
     "WaitTimeout",
     "free_port",
+    "private_redis",
     "redis_answers",
     "redis_server_binary",
     "start_redis",
@@ -176,6 +177,18 @@ def start_redis(
         tmp.cleanup()
         raise
     return url, proc, tmp
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """``start_redis`` for a ``with`` block: the server is stopped and its folder removed after."""
+    url, proc, tmp = start_redis()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        tmp.cleanup()
 
 
 def python() -> str:
