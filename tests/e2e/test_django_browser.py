@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_pages import page_gone
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 from served import Served, django_project, manage
 
@@ -28,7 +29,6 @@ from worker.settings import Settings
 
 pytest.importorskip("django", reason="django is in the dev extra")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -117,17 +117,9 @@ class Browser:
         """Click a submit button and wait for the next page to show ``then``."""
         old = self.find("html")
         self.find(button_css).click()
-        wait_until(lambda: _stale(old), 20, f"the page after {button_css}")
+        wait_until(lambda: page_gone(old), 20, f"the page after {button_css}")
         wait_until(lambda: self.has(then), 20, f"{then} on {self.driver.current_url}")
         self.urls.append(self.driver.current_url)
-
-
-def _stale(element: Any) -> bool:
-    try:
-        element.is_enabled()
-    except StaleElementReferenceException:
-        return True
-    return False
 
 
 @dataclass

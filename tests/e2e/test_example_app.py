@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import redis
 import requests
+from browser_pages import page_gone
 from captcha_standin import SECRET, StandIn, token
 from helpers import Sandbox, WorkerProcess, make_settings, refused_port, wait_until
 
@@ -41,10 +42,6 @@ TYPED_PHONE = "+7 (900) 123-45-67"  # as a person types it
 ATTACKER = "+79161112233"  # a number the attacker holds, shown as +7916•••••33
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extra")
-from selenium.common.exceptions import (  # noqa: E402
-    StaleElementReferenceException,
-    WebDriverException,
-)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -113,7 +110,7 @@ class Browser:
         """Click a submit button and wait for the next page to show ``then``."""
         old = self.find("html")
         self.find(button_css).click()
-        wait_until(lambda: _stale(old), 20, f"page after {button_css}")
+        wait_until(lambda: page_gone(old), 20, f"page after {button_css}")
         self.wait_for(then)
         self.urls.append(self.driver.current_url)
 
@@ -133,20 +130,6 @@ class Browser:
 
     def stage(self) -> str:
         return str(self.find("#delivery-status").get_attribute("data-stage"))
-
-
-def _stale(element: Any) -> bool:
-    """Whether the page ``element`` was on has gone. Mid-navigation Chromium may answer with a
-    plain WebDriverException that the node "does not belong to the document": gone as well."""
-    try:
-        element.is_enabled()
-    except StaleElementReferenceException:
-        return True
-    except WebDriverException as exc:
-        if "does not belong to the document" in str(exc):
-            return True
-        raise
-    return False
 
 
 class App:
