@@ -29,13 +29,13 @@ def trickling(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
 
 
 def test_a_trickling_answer_is_cut_at_connect_plus_read(trickling: Sandbox) -> None:
-    client = gateway_client(trickling, timeout=Timeout(connect=0.5, read=0.7))
+    client = gateway_client(trickling, timeout=Timeout(connect=0.25, read=0.35))
     started = time.monotonic()
     with pytest.raises(NetworkError) as info:
         client.send_code(TRICKLING, text=TEXT, code_length=6)
     elapsed = time.monotonic() - started
     assert info.value.code == "timeout" and info.value.maybe_sent
-    assert 1.1 <= elapsed < 6, elapsed  # connect + read = 1.2 s, not the ~20 s it would take
+    assert 0.55 <= elapsed < 6, elapsed  # connect + read = 0.6 s, not the ~20 s it would take
     assert len(trickling.outbox(TRICKLING)) == 1  # it did go out: hence "maybe sent"
     # The connection that was cut is not reused: the next call on the client works.
     assert client.send_code("+79001234567", text=TEXT, code_length=6).status == "send"
@@ -45,7 +45,7 @@ def test_no_call_outlives_the_time_left(trickling: Sandbox) -> None:
     client = gateway_client(trickling, timeout=Timeout(connect=5, read=5))
     started = time.monotonic()
     with pytest.raises(NetworkError):
-        client.send_code(TRICKLING, text=TEXT, code_length=6, time_left=0.6)
+        client.send_code(TRICKLING, text=TEXT, code_length=6, time_left=0.3)
     assert time.monotonic() - started < 5  # under even one read timeout
     with pytest.raises(NetworkError):
         client.get_state(["1"], time_left=0)
@@ -76,7 +76,7 @@ def dribbling_port() -> Iterator[int]:
 
 
 def test_a_trickled_state_or_balance_call_is_cut_too(dribbling_port: int) -> None:
-    client = gateway_client(GatewayAt(dribbling_port), timeout=Timeout(0.5, 0.5))
+    client = gateway_client(GatewayAt(dribbling_port), timeout=Timeout(0.25, 0.25))
     started = time.monotonic()
     with pytest.raises(NetworkError) as info:
         client.balance()
