@@ -30,6 +30,9 @@ class PollRecorder:
     def enqueue_send(self, verification_id: str) -> None:
         self.sends.append(verification_id)
 
+    def send_backlog(self) -> int:
+        return len(self.sends)  # nothing takes them: every one is still waiting
+
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         self.polls.append((marker, delay_seconds))
 

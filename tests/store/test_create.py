@@ -46,7 +46,7 @@ def test_a_new_record_is_queued_with_its_deadline_and_ttl(
         "updated_at": str(now_ms), "requested_at": str(now_ms),
         "send_deadline": str(now_ms + SEND_WINDOW_MS), "attempts_left": str(MAX_ATTEMPTS),
         "sends": "1", "compares": "0", "phone_key": g.phone_key, "prefix_key": g.prefix_key,
-        "requester": "ip-1",
+        "requester": "ip-1", "send_seq": "1",  # the first send message published
     }  # fmt: skip
     assert 0 < raw.pttl(store.keys.record("v1")) <= RECORD_TTL_MS
     assert raw.pttl(store.keys.history("v1")) > 0

@@ -7,7 +7,7 @@ import redis
 from helpers import FakeClock
 from store_tier import LOCK_TTL_MS, PENDING_GRACE_MS, Steps, gate
 
-from worker.store import ClaimOutcome, ResendOutcome, Store, Swept
+from worker.store import ClaimOutcome, Overdue, ResendOutcome, Store, Swept
 
 GRACE_S = PENDING_GRACE_MS / 1000
 
@@ -104,3 +104,36 @@ def test_abandon_and_cancel_end_the_pending_send(
     canceled = steps.queued()
     store.cancel(canceled)
     assert pending(store, raw) == {}
+
+
+def test_a_due_send_is_postponed_while_the_queue_may_still_hold_its_message(
+    store: Store, steps: Steps, clock: FakeClock
+) -> None:
+    """First in, first out: a send's message still waits while fewer send messages were
+    published after it than the queue holds."""
+    sends = []
+    for _ in range(3):
+        clock.advance(0.001)  # a millisecond apart: ties in the pending set go by id
+        sends.append(steps.queued())
+    first, second, third = sends
+    clock.advance(GRACE_S)
+    assert store.overdue_sends() == Overdue(3, published=3)
+    assert store.sweep_sends(10, PENDING_GRACE_MS, queued=3) == Swept(postponed=3)
+    assert store.sweep_sends(10, PENDING_GRACE_MS, queued=2) == Swept((first,), postponed=2)
+    # The copy is the newest message now: behind it, and the two, three are queued.
+    assert store.sweep_sends(10, PENDING_GRACE_MS, queued=3) == Swept(postponed=2)
+    assert store.overdue_sends() == Overdue(2, published=4)
+    # The queue has handed them over, and they were not claimed: lost too.
+    assert store.sweep_sends(10, PENDING_GRACE_MS, queued=1) == Swept((second, third))
+
+
+def test_the_count_read_before_the_depth_keeps_a_later_publish_from_doubling_a_send(
+    store: Store, steps: Steps, clock: FakeClock
+) -> None:
+    queued = [steps.queued() for _ in range(2)]
+    clock.advance(GRACE_S)
+    overdue = store.overdue_sends()  # the sweep counts first, then reads the depth: 2
+    steps.queued()  # published after the depth was read
+    assert store.sweep_sends(10, PENDING_GRACE_MS, 2, overdue.published) == Swept(postponed=2)
+    # Read now, the count would have made the first look lost behind the two after it.
+    assert store.sweep_sends(10, PENDING_GRACE_MS, 2) == Swept((queued[0],), postponed=1)

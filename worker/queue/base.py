@@ -17,6 +17,10 @@ class TaskQueue(Protocol):
     def enqueue_send(self, verification_id: str) -> None:
         """Queue ``send_code`` for this verification; ``QueueUnavailable`` if it was not."""
 
+    def send_backlog(self) -> int:
+        """How many messages wait in the send queue (the lost-send sweep asks before it
+        enqueues a send again); ``QueueUnavailable`` if the broker did not answer."""
+
     def enqueue_poll(self, marker: str, delay_seconds: float) -> None:
         """Queue ``poll_status`` to run after ``delay_seconds``."""
 

@@ -150,7 +150,12 @@ def create_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[CreateArgs])
         k,
         "create",
         verification_id,
-        [_idempotency(k, idempotency_digest), *gate_keys(k, gate, stats_key), k.pending_sends],
+        [
+            _idempotency(k, idempotency_digest),
+            *gate_keys(k, gate, stats_key),
+            k.pending_sends,
+            k.sends_published,
+        ],
         {
             "record_ttl_ms": a["record_ttl_ms"],
             "pending_grace_ms": a["pending_grace_ms"],
@@ -207,7 +212,7 @@ def resend_call(k: Keys, gate: SmsGate, stats_key: str, **a: Unpack[ResendArgs])
         k,
         "resend",
         verification_id,
-        [k.poll, *gate_keys(k, gate, stats_key), k.pending_sends],
+        [k.poll, *gate_keys(k, gate, stats_key), k.pending_sends, k.sends_published],
         {
             "send_window_ms": a["send_window_ms"],
             "max_attempts": a["max_attempts"],

@@ -101,6 +101,12 @@ class Keys:
         return f"{self.at}sends:pending"
 
     @property
+    def sends_published(self) -> str:
+        """How many send messages were published (a counter): a record's ``send_seq`` is its
+        latest message's number, so the sweep knows how many went to the queue after it."""
+        return f"{self.at}sends:published"
+
+    @property
     def poll_marker(self) -> str:
         return f"{self.at}poll:next"
 

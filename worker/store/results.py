@@ -15,6 +15,7 @@ __all__ = [
     "Claim",
     "ClaimOutcome",
     "Created",
+    "Overdue",
     "PollTask",
     "Refusal",
     "ResendOutcome",
@@ -122,8 +123,21 @@ class Stored:
 
 
 @dataclass(frozen=True, slots=True)
+class Overdue:
+    """Pending sends past their grace (``count``), and how many send messages had been
+    published when they were counted: read before the broker's depth, so a message published
+    in between is one the queue holds and the count does not (a send is postponed, not
+    doubled)."""
+
+    count: int = 0
+    published: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Swept:
-    """A sweep of pending sends: ``ids`` to enqueue again, ``dropped`` ids with nothing to send."""
+    """A sweep of pending sends: ``ids`` to enqueue again, ``dropped`` ids with nothing to send,
+    ``postponed`` due ids left due, as their message is probably still queued."""
 
     ids: tuple[str, ...] = ()
     dropped: int = 0
+    postponed: int = 0

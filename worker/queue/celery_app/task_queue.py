@@ -7,7 +7,8 @@ from kombu.exceptions import OperationalError
 
 from worker.core.endpoint import endpoint
 from worker.errors import QueueUnavailable
-from worker.queue.names import POLL_TASK, SEND_TASK, WEBHOOK_TASK
+from worker.queue.depth import queue_depths
+from worker.queue.names import POLL_TASK, SEND_QUEUE, SEND_TASK, WEBHOOK_TASK
 
 __all__ = ["CeleryQueue"]
 
@@ -31,12 +32,25 @@ class CeleryQueue:
                 self._errors = (OperationalError, OSError, *conn.connection_errors)
         return self._errors
 
+    def _unavailable(self, exc: BaseException) -> QueueUnavailable:
+        where, what = endpoint(self._app.conf.broker_url or ""), type(exc).__name__
+        return QueueUnavailable(f"the broker at {where} is unavailable ({what})")
+
     def _publish(self, task: str, args: list[str]) -> None:
         try:
             self._app.send_task(task, args=args)
         except self._publish_errors() as exc:
-            where, what = endpoint(self._app.conf.broker_url or ""), type(exc).__name__
-            raise QueueUnavailable(f"the broker at {where} is unavailable ({what})") from None
+            raise self._unavailable(exc) from None
+
+    def send_backlog(self) -> int:
+        # The exporter's read (a passive declare on a connection of its own, bounded in time),
+        # on the app's broker URL and transport options: the master Sentinel names, too.
+        conf = self._app.conf
+        try:
+            depths = queue_depths(conf.broker_url, [SEND_QUEUE], conf.broker_transport_options)
+        except self._publish_errors() as exc:
+            raise self._unavailable(exc) from None
+        return depths[SEND_QUEUE][0]
 
     def enqueue_send(self, verification_id: str) -> None:
         self._publish(SEND_TASK, [verification_id])

@@ -59,6 +59,17 @@ local function record_event(record_key, history_key, channel, id, event, extra)
   end
 end
 
+-- Note a send whose task message is about to be published: due for the sweep at `due`, and
+-- numbered in the count of send messages published (the record's `send_seq`), so the sweep can
+-- tell whether its message may still wait in the queue (sweep_sends.lua). Both keys outlive
+-- every record they name.
+local function note_pending_send(record_key, pending_key, published_key, id, due, ttl_ms)
+  redis.call('ZADD', pending_key, due, id)
+  redis.call('PEXPIRE', pending_key, ttl_ms)
+  redis.call('HSET', record_key, 'send_seq', redis.call('INCR', published_key))
+  redis.call('PEXPIRE', published_key, ttl_ms)
+end
+
 local function set_state(record_key, state, at)
   redis.call('HSET', record_key, 'state', state, 'updated_at', at)
 end

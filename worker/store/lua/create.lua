@@ -2,7 +2,8 @@
 -- pumping), then the new record. One atomic step, so parallel requests cannot slip between a
 -- check and its counter.
 -- KEYS: 1 record, 2 history, 3 idempotency key, 4..9 the gate's keys (see admit_sms),
---       10.. one log per limit, last the pending sends
+--       10.. one log per limit, then the pending sends, last the
+--       count of send messages published
 -- ARGV: 1 JSON {id, channel, record_ttl_ms, send_window_ms, max_attempts, idempotency_ttl_ms
 --       (0: no key), pending_grace_ms (when the sweep may enqueue the send again), fields (stored on the record; `site`, the owning API key, is counted), gate}
 -- Answers {outcome = 'created', flagged} | {outcome = 'existing', id}
@@ -35,8 +36,8 @@ redis.call('PEXPIRE', r, a.record_ttl_ms)
 if a.idempotency_ttl_ms > 0 then
   redis.call('SET', KEYS[3], a.id, 'PX', a.idempotency_ttl_ms)
 end
-redis.call('ZADD', KEYS[#KEYS], now + a.pending_grace_ms, a.id)
-redis.call('PEXPIRE', KEYS[#KEYS], a.record_ttl_ms)  -- outlives every record it names
+note_pending_send(r, KEYS[#KEYS - 1], KEYS[#KEYS], a.id, now + a.pending_grace_ms,
+  a.record_ttl_ms)
 record_event(r, KEYS[2], a.channel, a.id, 'queued')
 count_site(a.fields.site, KEYS[8], KEYS[9], 'created', a.gate.stats_ttl_ms)
 return reply({outcome = 'created', flagged = flagged})

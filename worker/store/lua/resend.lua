@@ -2,7 +2,7 @@
 -- The SMS passes the same gate as a first request (admit_sms): limits, deny list, step-up,
 -- pumping, statistics.
 -- KEYS: 1 record, 2 history, 3 poll set, 4..9 the gate's keys, 10.. one log per limit,
---       last the pending sends
+--       then the pending sends, last the count of send messages published
 -- ARGV: 1 JSON {id, channel, send_window_ms, max_attempts, max_sends, record_ttl_ms, sends
 --       (the count the caller read: the gate's member was built from it), pending_grace_ms, gate}
 -- Answers {outcome = 'resent'|'in_flight'|'missing'|'changed'} | {outcome = 'not_allowed', state}
@@ -45,8 +45,8 @@ redis.call('HSET', r, 'state', 'queued', 'updated_at', now, 'requested_at', now,
   'send_deadline', now + a.send_window_ms, 'attempts_left', a.max_attempts, 'sends', sends + 1)
 redis.call('PEXPIRE', r, a.record_ttl_ms)
 redis.call('ZREM', KEYS[3], a.id)
-redis.call('ZADD', KEYS[#KEYS], now + a.pending_grace_ms, a.id)
-redis.call('PEXPIRE', KEYS[#KEYS], a.record_ttl_ms)  -- outlives every record it names
+note_pending_send(r, KEYS[#KEYS - 1], KEYS[#KEYS], a.id, now + a.pending_grace_ms,
+  a.record_ttl_ms)
 record_event(r, KEYS[2], a.channel, a.id, 'resend')
 count_own('resent')
 return reply({outcome = 'resent'})
