@@ -140,6 +140,11 @@ def record_fields(settings: Settings, ids: Sequence[str], name: str) -> list[str
     return values
 
 
+def queued_sends(settings: Settings) -> int:
+    """Send messages waiting in the broker's queue (not yet taken by a worker)."""
+    return int(_redis_of(settings.redis_url).llen(SEND_QUEUE))
+
+
 def polling_count(settings: Settings) -> int:
     """Verifications whose delivery status is still followed."""
     return int(_redis_of(settings.redis_url).zcard(Keys(settings.redis_prefix).poll))
@@ -174,14 +179,20 @@ class Sandbox:
     def reset(self) -> None:
         self.http.post(f"{self.url}/sandbox/reset", timeout=10).raise_for_status()
 
-    def arrivals(self) -> dict[str, float]:
-        """Phone -> epoch seconds at which its (last) SMS request reached the sandbox."""
+    def outbox(self) -> list[dict[str, Any]]:
+        """Every SMS the sandbox accepted since its last reset, oldest first."""
         response = self.http.get(f"{self.url}/sandbox/outbox", timeout=30)
         response.raise_for_status()
-        return {
-            m["phone"]: datetime.fromisoformat(m["sent_at"]).timestamp()
-            for m in response.json()["messages"]
-        }
+        messages: list[dict[str, Any]] = response.json()["messages"]
+        return messages
+
+    def arrivals(self) -> dict[str, float]:
+        """Phone -> epoch seconds at which its (last) SMS request reached the sandbox."""
+        return {m["phone"]: datetime.fromisoformat(m["sent_at"]).timestamp() for m in self.outbox()}
+
+    def codes(self) -> dict[str, str]:
+        """Phone -> the code of its (last) SMS: what the user would type."""
+        return {m["phone"]: str(m["code"]) for m in self.outbox()}
 
 
 def start_sandbox(stack: Stack, logs: Path, latency_ms: float) -> Sandbox:

@@ -11,8 +11,10 @@ latency, and Celery workers, all as child processes, then compares at each laten
 3. ours:  ``worker.request_code`` -> Redis -> ``celery -A worker worker`` as the Procfile runs
           it -> sandbox, with 1 and 2 worker processes; delivery polling included;
 
-and measures ``request_code`` / ``verify_code`` latency one call at a time. Prints a table and
-writes the figures as JSON. ``--quick`` (< 2 min) runs fewer and smaller scenarios; the full run
+and measures ``request_code`` / ``verify_code`` latency one call at a time and, in the first
+"ours" run at 200 ms, while one worker is saturated (it drains a backlog) and this process calls
+both at a steady rate, verifying the codes the worker sent. Prints a table and writes the
+figures as JSON. ``--quick`` (< 2 min) runs fewer and smaller scenarios; the full run
 takes under 10 min. Exit status: 0 when everything ran, 1 (one line on stderr) when something
 could not start or did not finish, 130 on Ctrl-C; every child process is stopped either way.
 """
@@ -54,6 +56,8 @@ from harness import (  # noqa: E402
 from scenarios import (  # noqa: E402
     Context,
     Result,
+    WebLoad,
+    describe_under_load,
     run_api_latency,
     run_bare,
     run_naive,
@@ -69,6 +73,8 @@ TARGETS = {
     "ratio_vs_naive": (">=", 10.0),
     "request_code_p99_ms": ("<=", 5.0),
     "verify_code_p99_ms": ("<=", 2.0),
+    "request_code_p99_under_load_ms": ("<=", 3.0),
+    "verify_code_p99_under_load_ms": ("<=", 1.0),
     "state_requests_per_message": ("<=", 0.1),
     "worker_rss_mb": ("<=", 150.0),
     "speedup_2_vs_1_workers_0ms": (">=", 1.7),
@@ -83,6 +89,7 @@ class OursRun:
     n: int
     live_seconds: float = 0.0
     settle: bool = False
+    web: WebLoad | None = None  # web calls while the workers drain a backlog
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +101,7 @@ class Plan:
     pairs: int
     pair_sms: tuple[int, int]  # bare, ours
     live_seconds: float  # paced phase of the first "ours" run at each latency
+    web: WebLoad  # web calls while the worker drains a backlog: first "ours" run at 200 ms
     bare: tuple[tuple[float, int, int], ...]  # more: latency, threads / concurrency, SMS
     naive: tuple[tuple[float, int], ...]  # latency, SMS
     ours: tuple[OursRun, ...]  # more
@@ -104,6 +112,7 @@ QUICK = Plan(
     pairs=1,
     pair_sms=(1000, 1000),
     live_seconds=4,
+    web=WebLoad(seconds=5),
     bare=((FAST, 1, 1500),),
     naive=((SLOW, 40), (FAST, 300)),
     ours=(OursRun(FAST, 1, 1200, settle=True), OursRun(FAST, 2, 1200)),
@@ -113,11 +122,12 @@ FULL = Plan(
     pairs=3,
     pair_sms=(4000, 4000),
     live_seconds=10,
+    web=WebLoad(seconds=10),
     bare=((SLOW, 2, 5000), (FAST, 1, 5000)),
     naive=((SLOW, 120), (FAST, 1000)),
     ours=(
         OursRun(SLOW, 2, 5000, settle=True),
-        OursRun(FAST, 1, 5000, live_seconds=10, settle=True),
+        OursRun(FAST, 1, 5000, live_seconds=10, settle=True, web=WebLoad(seconds=10)),
         OursRun(FAST, 2, 6000, settle=True),
     ),
     api_calls=2000,
@@ -156,6 +166,7 @@ def run(plan: Plan, ctx: Context, sandboxes: dict[float, Sandbox]) -> dict[str, 
                 plan.pair_sms[1],
                 live_seconds=plan.live_seconds if first else 0.0,
                 settle=first,
+                web=plan.web if first else None,
             )
         )
     results = [merge_runs(bare_runs), merge_runs(ours_runs)]
@@ -169,7 +180,9 @@ def run(plan: Plan, ctx: Context, sandboxes: dict[float, Sandbox]) -> dict[str, 
     for r in plan.ours:
         _step(f"ours, {r.latency_ms:g} ms, {r.workers} worker(s) x {conc}, {r.n} SMS")
         results.append(
-            run_ours(ctx, sandboxes[r.latency_ms], r.workers, r.n, r.live_seconds, r.settle)
+            run_ours(
+                ctx, sandboxes[r.latency_ms], r.workers, r.n, r.live_seconds, r.settle, web=r.web
+            )
         )
     return summarize(results, api, conc)
 
@@ -234,6 +247,12 @@ def summarize(results: list[Result], api: dict[str, float], conc: int) -> dict[s
         **{f"{k}_0ms": v for k, v in ours_fast.extra.items() if k.endswith("_ms")},
         **api,
     }
+    for suffix, r in (("", ours), ("_0ms", ours_fast)):
+        loaded = r.extra.get("under_load")
+        for call in ("request_code", "verify_code") if loaded else ():
+            out[f"{call}_p50_under_load_ms{suffix}"] = loaded[f"{call}_p50_ms"]
+            out[f"{call}_p99_under_load_ms{suffix}"] = loaded[f"{call}_p99_ms"]
+            out[f"{call}_calls_under_load{suffix}"] = loaded[f"{call}_calls"]
     with_2x = [r for r in results if r.scenario == "bare" and r.concurrency == 2 * conc]
     ours_2 = [r for r in results if (r.scenario, r.latency_ms, r.processes) == ("ours", SLOW, 2)]
     if with_2x and ours_2:
@@ -285,6 +304,8 @@ def print_table(summary: dict[str, Any]) -> None:
                 f" p99 {extra['enqueue_to_gateway_p99_ms']} ms;"
                 f" request_code p99 under load {extra['request_code_under_load_p99_ms']} ms"
             )
+        if "under_load" in extra:
+            print(describe_under_load(r["label"], extra["under_load"]))
     print(
         f"producer API, one call at a time ({summary['api_calls']} each):"
         f" request_code p50 {summary['request_code_p50_ms']} ms"
@@ -297,6 +318,8 @@ def print_table(summary: dict[str, Any]) -> None:
         f"machine speed: a fixed workload took {before:g} ms of CPU at the start, {after:g} ms"
         " at the end (lower is faster; compare runs by it)"
     )
+    load = summary["loadavg"]
+    print(f"load average (1 min): {load['start']:g} at the start, {load['end']:g} at the end")
     print()
     for key, (op, target) in TARGETS.items():
         value = summary.get(key)
@@ -370,6 +393,7 @@ def run_all(
     plan: Plan, stack: Stack, logs: Path, *, quick: bool, concurrency: int | None = None
 ) -> dict[str, Any]:
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     speed_before = calibration_ms()
     worker = procfile_worker()
     if concurrency is not None:
@@ -387,6 +411,7 @@ def run_all(
         "machine": machine(),
         # CPU ms of a fixed workload before and after: the VM's speed drifts between runs.
         "calibration_ms": [speed_before, calibration_ms()],
+        "loadavg": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
         **summary,
     }
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from harness import (
     LOGIN,
@@ -40,6 +40,7 @@ from harness import (
     fresh_log,
     percentile,
     polling_count,
+    queued_sends,
     record_fields,
     rss_mb,
     stop_process,
@@ -48,7 +49,7 @@ from harness import (
     wait_until,
 )
 
-from worker.api.producer import get_status, request_code, verify_code
+from worker import CodeRequest, VerifyResult, get_status, request_code, verify_code
 from worker.core.delivery import FINAL_STATUSES
 from worker.dev.devstack import Stack
 from worker.errors import GatewayError
@@ -285,6 +286,53 @@ def _children(pid: int) -> list[int]:
 # --- 3. our pipeline ------------------------------------------------------------------------------
 
 
+class Paced(Generic[T]):
+    """``calls`` made from ``threads`` threads, started at once: on a fixed schedule at ``rate``
+    per second (open loop: a late call does not delay the next ones) or back to back. Each
+    call's wall time and this thread's CPU time during it are kept, in ms; ``wait`` joins."""
+
+    def __init__(
+        self, calls: Sequence[Callable[[], T]], threads: int, rate: float | None = None
+    ) -> None:
+        self.answers: list[T | None] = [None] * len(calls)
+        self.wall_ms: list[float] = [0.0] * len(calls)
+        self.cpu_ms: list[float] = [0.0] * len(calls)
+        self.errors: list[str] = []
+        self._start = time.perf_counter() + 0.05
+        self._end = self._start
+
+        def work(first: int) -> None:
+            for i in range(first, len(calls), threads):
+                if rate is not None:
+                    time.sleep(max(0.0, self._start + i / rate - time.perf_counter()))
+                cpu, began = time.thread_time(), time.perf_counter()
+                try:
+                    self.answers[i] = calls[i]()
+                except Exception as exc:  # any failure here means the setup is broken
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+                self.wall_ms[i] = (time.perf_counter() - began) * 1000
+                self.cpu_ms[i] = (time.thread_time() - cpu) * 1000
+
+        self._pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
+        for thread in self._pool:
+            thread.start()
+
+    def wait(self, what: str, timeout: float = 120.0) -> list[T]:
+        """The answers, in call order, once every call returned (BenchError otherwise)."""
+        deadline = time.monotonic() + timeout
+        for thread in self._pool:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._end = time.perf_counter()
+        if self.errors or any(thread.is_alive() for thread in self._pool):
+            raise BenchError(f"{what} failed: {self.errors[0] if self.errors else 'timed out'}")
+        return [answer for answer in self.answers if answer is not None]
+
+    @property
+    def wall_s(self) -> float:
+        return self._end - self._start
+
+
 def produce(
     rt: Runtime, phones: Sequence[str], threads: int, rate: float | None = None
 ) -> tuple[list[str], list[float], float]:
@@ -294,31 +342,20 @@ def produce(
     as the threads can. Returns the ids (in phone order), each call's duration in ms and the
     wall time in seconds.
     """
-    ids: list[str] = [""] * len(phones)
-    call_ms: list[float] = [0.0] * len(phones)
-    errors: list[str] = []
-    start = time.perf_counter() + 0.05
+    run = requests_paced(rt, phones, threads, rate)
+    ids = [answer.id for answer in run.wait("request_code")]
+    return ids, run.wall_ms, run.wall_s
 
-    def work(first: int) -> None:
-        for i in range(first, len(phones), threads):
-            if rate is not None:
-                time.sleep(max(0.0, start + i / rate - time.perf_counter()))
-            began = time.perf_counter()
-            try:
-                ids[i] = request_code(phones[i], client_ip=client_ip(i), runtime=rt).id
-            except Exception as exc:  # any failure here means the setup is broken
-                errors.append(f"{type(exc).__name__}: {exc}")
-                return
-            call_ms[i] = (time.perf_counter() - began) * 1000
 
-    pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(120)
-    if errors or any(thread.is_alive() for thread in pool):
-        raise BenchError(f"request_code failed: {errors[0] if errors else 'timed out'}")
-    return ids, call_ms, time.perf_counter() - start
+def requests_paced(
+    rt: Runtime, phones: Sequence[str], threads: int, rate: float | None
+) -> Paced[CodeRequest]:
+    """``request_code`` as a web app calls it, for every phone, started (see ``Paced``)."""
+    calls = [
+        partial(request_code, phone, client_ip=client_ip(i), runtime=rt)
+        for i, phone in enumerate(phones)
+    ]
+    return Paced(calls, threads, rate)
 
 
 def _fields(rt: Runtime, ids: Sequence[str], field: str) -> list[str | None]:
@@ -357,15 +394,19 @@ def run_ours(
     n: int,
     live_seconds: float = 0.0,
     settle: bool = True,
+    web: WebLoad | None = None,
 ) -> Result:
     """``request_code`` -> Redis -> ``celery -A worker worker`` x ``workers`` -> sandbox.
 
     1. drain: ``n`` requests queued first, then the workers start; sends/s and CPU come from
        this backlog, so no producer competes with the workers for the CPU;
-    2. live (``live_seconds`` > 0): requests paced at half the drain rate while the workers run;
+    2. saturated (``web``): a new backlog keeps the workers at full load
+       while this process makes paced ``request_code`` and ``verify_code`` calls like a web
+       app's (``under_load``); its sends/s are reported apart from the drain's;
+    3. live (``live_seconds`` > 0): requests paced at half the drain rate while the workers run;
        enqueue-to-gateway latency comes from these;
-    3. settle: wait until delivery polling has given every message its final status, then count
-       the ``state`` requests it took.
+    4. settle: wait until delivery polling has given every message its final status, then
+       count the ``state`` requests it took.
     """
     sandbox.reset()
     settings = bench_settings(ctx.redis_url, sandbox)
@@ -391,6 +432,19 @@ def run_ours(
         arrivals = sandbox.arrivals()
         rate = sustained_rate(arrivals[p] for p in phones if p in arrivals)
         all_ids = list(ids)
+
+        if web is not None:
+            loaded = under_load(
+                ctx, rt, sandbox, pids, dict(zip(phones, ids, strict=True)), rate, web
+            )
+            wait_until(
+                lambda: _all_sent(rt, loaded.ids),
+                60 + len(loaded.ids) / 20,
+                f"{what}: saturated sends",
+                alive=alive,
+            )
+            all_ids += loaded.ids
+            extra["under_load"] = loaded.figures
 
         if live_seconds > 0:
             live_rate = max(5.0, rate / 2)
@@ -429,12 +483,159 @@ def run_ours(
         sends=len(all_ids),
         sends_per_s=rate,
         cpu_per_1000=_per_1000(meter, metered),
-        errors=sum(count for state, count in states.items() if state != "sent"),
+        errors=sum(count for state, count in states.items() if state not in ("sent", "verified")),
         state_per_message=(
             stats["state"] / max(stats["password_generation"], 1) if settle else None
         ),
         rss_mb=round(rss, 1),
         extra=extra,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class WebLoad:
+    """What the web app in this process does while the workers run (``under_load``): logins at
+    ``requests_per_s`` (``request_code``), and for each login one ``verify_code`` with the right
+    code, one login in ``WRONG_EVERY`` typing a wrong code first: 1.1 verify calls per login.
+    ``backlog`` keeps the workers saturated meanwhile; 0 per second leaves that call out."""
+
+    seconds: float
+    requests_per_s: float = 100.0
+    verifies_per_s: float = 110.0
+    backlog: bool = True
+
+
+WRONG_EVERY = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class UnderLoad:
+    ids: list[str]  # every verification the phase created: its backlog and the paced requests
+    figures: dict[str, Any]
+
+
+def typo(code: str) -> str:
+    """A wrong code of the same length: the last digit off by one."""
+    return code[:-1] + str((int(code[-1]) + 1) % 10)
+
+
+def verify_calls(pairs: Sequence[tuple[str, str]], n: int) -> list[tuple[str, str, bool]]:
+    """``n`` (id, typed code, is it the right one) as users type them, for verifications sent."""
+    calls: list[tuple[str, str, bool]] = []
+    for i, (verification_id, code) in enumerate(pairs):
+        if i % WRONG_EVERY == WRONG_EVERY - 1:
+            calls.append((verification_id, typo(code), False))
+        calls.append((verification_id, code, True))
+    return calls[:n]
+
+
+def _latency(run: Paced[Any], name: str) -> dict[str, float]:
+    return {
+        f"{name}_calls": len(run.wall_ms),
+        f"{name}_p50_ms": round(percentile(run.wall_ms, 50), 3),
+        f"{name}_p99_ms": round(percentile(run.wall_ms, 99), 3),
+        f"{name}_cpu_p50_ms": round(percentile(run.cpu_ms, 50), 3),
+        f"{name}_cpu_p99_ms": round(percentile(run.cpu_ms, 99), 3),
+    }
+
+
+def under_load(
+    ctx: Context,
+    rt: Runtime,
+    sandbox: Sandbox,
+    pids: Sequence[int],
+    sent: Mapping[str, str],
+    drain_rate: float,
+    load: WebLoad,
+) -> UnderLoad:
+    """``request_code`` and ``verify_code`` latency while the workers drain a backlog.
+
+    A backlog that outlasts the window is queued first. Then, for ``load.seconds``, this
+    process calls ``request_code`` (8 threads, as in the live phase) and ``verify_code`` (one
+    more thread) on fixed schedules, through the public API. It verifies the codes the sandbox
+    received for the drain's verifications (``sent``: phone -> id), newest first, with the IP
+    that asked for each. The worker's sends/s measured here include this load on the shared
+    cores, so they are reported apart from the drain's. Each call's thread CPU time is kept
+    beside its wall time: what the call computed, and how long it waited (GIL, a core, Redis).
+    """
+    codes = sandbox.codes()
+    ips = {vid: client_ip(i) for i, vid in enumerate(sent.values())}
+    newest_first = [(vid, codes[phone]) for phone, vid in reversed(list(sent.items()))]
+    typed = verify_calls(newest_first, round(load.seconds * load.verifies_per_s))
+    # Filled while the workers already drain it: until it holds 1.2x what they send in the window.
+    wanted = round(max(drain_rate, 50.0) * load.seconds * 1.2) if load.backlog else 0
+    backlog_ids: list[str] = []
+    while queued_sends(rt.settings) < wanted:
+        if len(backlog_ids) > 10 * wanted:
+            raise BenchError("saturated phase: the workers drain faster than this process queues")
+        backlog_ids += produce(rt, ctx.phones.take(500), threads=8)[0]
+    web_phones = ctx.phones.take(round(load.seconds * load.requests_per_s))
+
+    meter = CpuMeter(ctx.cpu_groups(sandbox, worker=list(pids)))
+    sends_before = sandbox.sends()
+    meter.start()
+    window = [time.time()]
+    verifier = Paced(
+        [partial(verify_code, vid, code, client_ip=ips[vid]) for vid, code, _ in typed],
+        threads=1,
+        rate=load.verifies_per_s or None,
+    )
+    requester = requests_paced(rt, web_phones, 8, load.requests_per_s or None)
+    web_ids = [answer.id for answer in requester.wait("request_code under load")]
+    answers: list[VerifyResult] = verifier.wait("verify_code under load")
+    meter.stop()
+    window.append(time.time())
+    left = queued_sends(rt.settings)
+    sends = sandbox.sends() - sends_before
+    loadavg = os.getloadavg()[0]
+    for (_, _, right), answer in zip(typed, answers, strict=True):
+        if answer.ok != right or (not right and answer.reason != "wrong"):
+            raise BenchError(f"verify_code under load answered {answer.reason} to a {right=} code")
+    return UnderLoad(
+        ids=backlog_ids + web_ids,
+        figures={
+            "seconds": round(meter.wall, 2),
+            "window_epoch_s": [round(t, 3) for t in window],
+            "requests_per_s": load.requests_per_s,
+            "verifies_per_s": load.verifies_per_s,
+            **_latency(requester, "request_code"),
+            **_latency(verifier, "verify_code"),
+            "verify_code_wrong": sum(not right for _, _, right in typed),
+            "backlog": len(backlog_ids),
+            "backlog_left_at_end": left,
+            "saturated_throughout": bool(left) if load.backlog else None,
+            "worker_sends_per_s_with_web_load": round(sends / max(meter.wall, 1e-9), 1),
+            "cpu_cores": meter.shares(),
+            "loadavg_1min": round(loadavg, 2),
+        },
+    )
+
+
+def describe_under_load(label: str, f: Mapping[str, Any]) -> str:
+    """One paragraph for ``under_load``'s figures."""
+    cores = ", ".join(f"{k} {v:g}" for k, v in f["cpu_cores"].items() if k != "steal")
+    backlog = "no backlog"
+    if f["backlog"]:
+        backlog = (
+            f"worker saturated (backlog of {f['backlog']}, {f['backlog_left_at_end']} still"
+            " queued at the end)"
+            if f["saturated_throughout"]
+            else f"worker NOT saturated throughout (the backlog of {f['backlog']} ran out)"
+        )
+    calls = [
+        f"{name} p50 {f[f'{name}_p50_ms']} ms p99 {f[f'{name}_p99_ms']} ms"
+        f" (CPU p50 {f[f'{name}_cpu_p50_ms']} p99 {f[f'{name}_cpu_p99_ms']} ms;"
+        f" {f[f'{name}_calls']} calls at {rate:g}/s{extra})"
+        for name, rate, extra in (
+            ("request_code", f["requests_per_s"], ""),
+            ("verify_code", f["verifies_per_s"], f", {f['verify_code_wrong']} wrong codes"),
+        )
+        if f[f"{name}_calls"]
+    ]
+    return (
+        f"{label}, {backlog} for {f['seconds']:g} s: " + "; ".join(calls) + "."
+        f" The worker sent {f['worker_sends_per_s_with_web_load']:g}/s meanwhile, beside this"
+        f" load; cores: {cores}; load average {f['loadavg_1min']:g}"
     )
 
 
