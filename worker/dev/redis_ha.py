@@ -181,16 +181,21 @@ class RedisCluster:
         )
 
     def master_of(self, key: str) -> int:
-        """The port of the master serving ``key``'s slot."""
-        port = self._alive()[0]
-        slot = int(_client(port).execute_command("CLUSTER", "KEYSLOT", key))
-        for line in str(_client(port).execute_command("CLUSTER", "NODES")).splitlines():
-            addr, flags, *rest = line.split()[1:]
-            if "master" not in flags or "fail" in flags:
-                continue
-            for lo, _, hi in (r.partition("-") for r in rest[5:]):
-                if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
-                    return _port(addr)
+        """The port of the master serving ``key``'s slot, as that master says of itself.
+
+        Each node is asked about its own line (``myself``): right after a failover the other
+        nodes may still list the dead master as failed and its promoted replica as a replica,
+        while the promoted node already serves the slot (gossip takes a moment to spread)."""
+        alive = self._alive()
+        slot = int(_client(alive[0]).execute_command("CLUSTER", "KEYSLOT", key))
+        for port in alive:
+            for line in str(_client(port).execute_command("CLUSTER", "NODES")).splitlines():
+                _, flags, *rest = line.split()[1:]
+                if "myself" not in flags or "master" not in flags:
+                    continue
+                for lo, _, hi in (r.partition("-") for r in rest[5:]):
+                    if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
+                        return port
         raise LookupError(f"no master serves slot {slot}")
 
     def _alive(self) -> list[int]:
