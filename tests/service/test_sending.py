@@ -18,6 +18,7 @@ from helpers import FakeClock, GatewayAt, Sandbox, make_settings, raw_redis, run
 from tcp_proxy import CuttableProxy, cuttable
 
 from worker import get_status, request_code, resend, verify_code
+from worker.core.phone import Phone
 from worker.errors import DuplicateRequest
 from worker.providers.memory import AnswerLost, InMemoryProvider
 from worker.providers.models import SendResult
@@ -277,7 +278,7 @@ class _RedisBlinksAfterTheSms(InMemoryProvider):
         self.proxy, self.away_s = proxy, away_s
 
     def send_code(
-        self, phone: str, *, text: str, code_length: int, time_left: float | None = None
+        self, phone: str | Phone, *, text: str, code_length: int, time_left: float | None = None
     ) -> SendResult:
         result = super().send_code(phone, text=text, code_length=code_length, time_left=time_left)
         self.proxy.cut()

@@ -15,7 +15,9 @@ def test_a_queued_send_is_claimed_under_its_lock(
     vid = steps.queued()
     clock.advance(2)
     claim = store.claim_send(vid, "token-a", LOCK_TTL_MS)
-    assert claim == Claim(ClaimOutcome.CLAIMED, phone=PHONE, left_ms=SEND_WINDOW_MS - 2000)
+    assert claim == Claim(
+        ClaimOutcome.CLAIMED, phone=PHONE, region="RU", left_ms=SEND_WINDOW_MS - 2000
+    )
     record = steps.record(vid)
     assert record["state"] == "sending" and record["claim"] == "token-a"
     assert record["attempt_at"] == str(int(clock() * 1000))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from worker.core.phone import Phone
 from worker.providers.models import Balance, SendResult, StateEntry
 
 __all__ = ["SmsProvider"]
@@ -23,10 +24,14 @@ class SmsProvider(Protocol):
     bounds the call in seconds (the send deadline)."""
 
     def send_code(
-        self, phone: str, *, text: str, code_length: int, time_left: float | None = None
+        self, phone: str | Phone, *, text: str, code_length: int, time_left: float | None = None
     ) -> SendResult:
         """Have the provider generate a code of ``code_length`` digits and send ``text`` with
-        it to ``phone`` (E.164); the result carries the code and the message's id."""
+        it to ``phone``; the result carries the code and the message's id.
+
+        A ``Phone`` is a number ``parse_phone`` accepted (the send step builds it from the
+        record, which holds nothing else) and is sent as it is; a string (E.164) is checked
+        first, as a caller outside the pipeline may pass anything."""
         ...
 
     def get_state(self, ids: Sequence[str], *, time_left: float | None = None) -> list[StateEntry]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from worker.core.phone import Phone
 from worker.errors import DuplicateRequest, GatewayError, InvalidRequest, ProtocolError
 from worker.providers.models import Balance, SendResult, StateEntry
 
@@ -74,8 +75,11 @@ class InMemoryProvider:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def send_code(
-        self, phone: str, *, text: str, code_length: int, time_left: float | None = None
+        self, phone: str | Phone, *, text: str, code_length: int, time_left: float | None = None
     ) -> SendResult:
+        """A ``Phone`` goes out as its E.164 number; a string as it is (tests pass E.164)."""
+        if isinstance(phone, Phone):
+            phone = phone.e164
         if "{код}" not in text:
             raise InvalidRequest("message text must contain {код}")
         with self._lock:

@@ -21,6 +21,13 @@ __all__ = ["broker_url", "transport_options"]
 # Asking a sentinel is quick or not at all: a dead one must not hold up finding the master.
 _SENTINEL_KWARGS = {"socket_timeout": 1, "socket_connect_timeout": 1}
 
+# kombu's Redis transport keeps a list per priority step (0, 3, 6, 9 by default) and names all
+# of them in every BRPOP: 12 keys for our three queues, built and sent again for each message a
+# worker takes. No task of ours has a priority, so everything is in the step-0 list; one step
+# keeps the BRPOP at three keys. Every reader of a queue (workers, Flower, the metrics
+# exporter, `targetsms check`, `celery purge`) takes these options, so all count the same lists.
+_REDIS_PRIORITY_STEPS = [0]
+
 
 def broker_url(settings: Settings) -> str:
     """The URL kombu connects to (credentials and db of REDIS_URL on every sentinel URL)."""
@@ -39,7 +46,10 @@ def broker_url(settings: Settings) -> str:
 def transport_options(settings: Settings, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """kombu's transport options for this broker: ``base`` plus what Sentinel needs."""
     options = dict(base or {})
-    if broker_url(settings).startswith("sentinel://"):
+    url = broker_url(settings)
+    if url.startswith(("redis://", "rediss://", "sentinel://")):
+        options["priority_steps"] = list(_REDIS_PRIORITY_STEPS)
+    if url.startswith("sentinel://"):
         options["master_name"] = settings.redis_sentinel_master
         options["sentinel_kwargs"] = dict(_SENTINEL_KWARGS)
     return options

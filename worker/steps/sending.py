@@ -23,6 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from worker.core.codes import code_digest
 from worker.core.delivery import is_final
 from worker.core.outcomes import SendVerdict
+from worker.core.phone import Phone
 from worker.errors import DeliveryFailed, DuplicateRequest, GatewayError
 from worker.providers.models import SendResult
 from worker.providers.retry import MaybeSent, call_with_retries
@@ -83,6 +84,13 @@ class _SendLock:
         the step's token check keeps a write that comes too late harmless. Longer than that,
         ``StoreUnavailable`` hands the message back as before."""
         started = self.clock()
+        # Nearly every step succeeds at once: the first attempt runs without tenacity's loop
+        # (as in ``call_with_retries``); a failure is replayed as the loop's first attempt, so
+        # every decision after it is tenacity's.
+        try:
+            return step()
+        except StoreUnavailable as exc:
+            first: StoreUnavailable | None = exc
 
         def out_of_time(state: RetryCallState) -> bool:
             return self.clock() - started >= self.ttl_ms / 1000
@@ -95,6 +103,9 @@ class _SendLock:
             reraise=True,
         ):
             with attempt:
+                if first is not None:
+                    replayed, first = first, None
+                    raise replayed  # the first attempt, made above
                 result = step()
                 if attempt.retry_state.attempt_number > 1:
                     log.warning(
@@ -274,7 +285,8 @@ class _GatewayCalls:
     ) -> None:
         self.rt = rt
         self.lock = lock
-        self.phone = claim.phone
+        # The record holds only a number parse_phone accepted: the provider need not parse it.
+        self.phone = Phone(e164=claim.phone, region=claim.region or "ZZ")
         self.text = rt.settings.codes.text_for(claim.locale)
         self.clock = clock
         self.sleep = sleep

@@ -99,6 +99,7 @@ class Claim:
     # resumed: how long ago the last attempt that may have been accepted started (None: unknown)
     since_attempt_ms: int | None = None
     locale: str = ""  # the language code the text is picked by ("": the default text)
+    region: str = ""  # the phone's region, as ``parse_phone`` found it when the record was made
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class Sending(StoreCore):
             resumed=bool(out.get("resumed", False)),
             since_attempt_ms=None if since is None else int(since),
             locale=str(out.get("locale") or ""),
+            region=str(out.get("region") or ""),
         )
 
     @guarded

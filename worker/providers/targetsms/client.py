@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
 
-from worker.core.phone import InvalidPhone, parse_phone
+from worker.core.phone import InvalidPhone, Phone, parse_phone
 from worker.errors import (
     DeliveryFailed,
     DuplicateRequest,
@@ -144,15 +144,20 @@ class TargetSMSClient:
         self._transport.close()
 
     def send_code(
-        self, phone: str, *, text: str, code_length: int, time_left: float | None = None
+        self, phone: str | Phone, *, text: str, code_length: int, time_left: float | None = None
     ) -> SendResult:
         """Ask the gateway to generate and send a code. Raises unless the SMS went out.
 
+        A ``Phone`` was checked when it was parsed and is sent as it is (the worker's case: the
+        record's number, 4% of a send's CPU to parse again); a string is checked here.
         ``time_left`` caps the connect and read timeouts (a retry loop's deadline)."""
-        try:
-            e164 = parse_phone(phone).e164
-        except InvalidPhone as exc:
-            raise InvalidRequest(str(exc), code="invalid_phone") from None
+        if isinstance(phone, Phone):
+            e164 = phone.e164
+        else:
+            try:
+                e164 = parse_phone(phone).e164
+            except InvalidPhone as exc:
+                raise InvalidRequest(str(exc), code="invalid_phone") from None
         validate_text(text, self.service_name)
         validate_code_length(code_length)
         body = build_send_request(

@@ -4,13 +4,13 @@
 -- ARGV: 1 JSON {token, lock_ttl_ms, channel, id}
 -- The claim is the start of the send's first gateway attempt: it is noted as `attempt_at`
 -- before the call, so a send resumed after this worker dies knows when that request went out.
--- Answers {outcome = 'claimed', phone, locale (the caller's language code, or ''), left_ms, resumed (a send was under way: its worker died
+-- Answers {outcome = 'claimed', phone, region, locale (the caller's language code, or ''), left_ms, resumed (a send was under way: its worker died
 --       or stalled, and its request may have reached the gateway), since_attempt_ms (resumed:
 --       how long ago the last attempt that may have been accepted started)}
 --       | {outcome = 'done', state} | {outcome = 'missing'}
 --       | {outcome = 'busy', lock_ms} | {outcome = 'deadline'}
 local r = KEYS[1]
-local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline', 'attempt_at', 'locale')
+local f = redis.call('HMGET', r, 'state', 'phone', 'send_deadline', 'attempt_at', 'locale', 'region')
 local state = f[1]
 -- A worker has the message (or nothing is left to send): the sweep stops here, except while
 -- another claimant holds the lock (its own claim took the id out already).
@@ -47,5 +47,6 @@ if state == 'queued' then
   set_state(r, 'sending', now)
   record_event(r, KEYS[2], a.channel, a.id, 'sending')
 end
-return reply({outcome = 'claimed', phone = f[2], locale = f[5] or '', left_ms = left, resumed = state == 'sending',
+return reply({outcome = 'claimed', phone = f[2], region = f[6] or '', locale = f[5] or '',
+  left_ms = left, resumed = state == 'sending',
   since_attempt_ms = since})
