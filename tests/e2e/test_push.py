@@ -94,6 +94,8 @@ def test_statuses_arrive_by_push_without_polling(
     n = 20
     ids = [request_code(f"+7900444{i:04d}", runtime=rt).id for i in range(n)]
     wait_until(lambda: delivered(rt, ids), timeout=60)
+    # The receiver stores a status before the sandbox reads its answer: wait for the count too.
+    wait_until(lambda: sandbox.stats().get("push_acked", 0) >= n, timeout=10)
 
     stats = sandbox.stats()
     assert stats["password_generation"] == n
@@ -126,6 +128,7 @@ def test_a_receiver_without_redis_withholds_the_ack_and_nothing_is_lost(
     # Redis is back (here: the URL points at a receiver that has it): the retry lands.
     assert cli(push_settings, "push-register", live.url).returncode == 0
     wait_until(lambda: delivered(rt, [vid]), timeout=30)
+    wait_until(lambda: sandbox.stats().get("push_acked", 0) >= 1, timeout=10)
     stats = sandbox.stats()
     assert stats["push_acked"] == 1 and stats["state"] == 0
     assert stats.get("push_given_up", 0) == 0
@@ -227,6 +230,7 @@ def test_a_thousand_slow_clients_neither_stop_real_pushes_nor_grow_threads_and_s
             timeout=30,
         )  # fmt: skip
         assert direct.status_code == 200 and "<id_sms>1</id_sms>" in direct.text
+        wait_until(lambda: sandbox.stats().get("push_acked", 0) >= n, timeout=10)
         assert sandbox.stats()["push_acked"] == n
 
         threads, sockets = _threads(pid), _sockets(pid)
