@@ -8,6 +8,7 @@ from helpers import FakeClock
 from store_tier import LOCK_TTL_MS, PENDING_GRACE_MS, Steps, gate
 
 from worker.store import ClaimOutcome, Overdue, ResendOutcome, Store, Swept
+from worker.store.core import IDS_PER_STEP
 
 GRACE_S = PENDING_GRACE_MS / 1000
 
@@ -48,6 +49,16 @@ def test_a_sweep_takes_at_most_its_batch_and_the_earliest_first(
     clock.advance(GRACE_S)
     assert store.sweep_sends(1, PENDING_GRACE_MS) == Swept((first,))
     assert store.sweep_sends(1, PENDING_GRACE_MS) == Swept((second,))
+
+
+def test_a_sweep_of_more_than_one_step_takes_each_due_send_once(
+    store: Store, steps: Steps, clock: FakeClock
+) -> None:
+    vids = [steps.queued(gate(f"+7900666{i:04d}")) for i in range(2 * IDS_PER_STEP + 1)]
+    clock.advance(GRACE_S)
+    swept = store.sweep_sends(100, PENDING_GRACE_MS)
+    assert sorted(swept.ids) == sorted(vids)
+    assert store.sweep_sends(100, PENDING_GRACE_MS) == Swept()  # each is due a grace later
 
 
 def test_a_sweep_drops_what_has_nothing_left_to_send(

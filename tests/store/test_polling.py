@@ -3,11 +3,16 @@ own rules, shared with pushes: test_push_apply.py)."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import redis
 from helpers import FakeClock
-from store_tier import Steps
+from store_tier import Steps, gate
 
 from worker.store import PollTask, Store
+from worker.store.core import IDS_PER_STEP
 
 FIRST_POLL_MS = 10_000
 APPLY = {"max_age_ms": 600_000, "first_delay_ms": 1_000, "max_delay_ms": 60_000}
@@ -94,3 +99,64 @@ def test_one_poll_task_is_queued_for_the_earliest_due_id(
     clock.advance(3)
     nxt = store.poll_schedule(**slack, clear=due)
     assert nxt == PollTask(str(int(clock() * 1000) + 1_000), 1.0)
+
+
+def many_sent(steps: Steps, n: int) -> list[str]:
+    return [steps.sent(gate(f"+7900888{i:04d}"), id_sms=str(5000 + i)) for i in range(n)]
+
+
+def test_a_poll_of_many_ids_is_leased_and_applied_whole_across_steps(
+    store: Store, steps: Steps, raw: redis.Redis, clock: FakeClock
+) -> None:
+    n = 2 * IDS_PER_STEP + 3
+    vids = many_sent(steps, n)
+    clock.advance(FIRST_POLL_MS / 1000)
+    leased = store.poll_lease(200, 30_000)
+    assert sorted(leased) == sorted((v, str(5000 + i)) for i, v in enumerate(vids))
+    assert store.poll_lease(200, 30_000) == []  # every step's lease holds
+    results = [(v, s, "deliver" if i % 2 else "send") for i, (v, s) in enumerate(leased)]
+    with store.gateway_timings() as timings:
+        store.observe_gateway("state", 0.03)
+        assert store.poll_apply(results, **APPLY, timings=timings) == (n // 2, n // 2)
+    assert raw.hget(store.keys.totals, "gw:state:count") == "1"  # by the first step only
+    assert raw.hget(store.keys.totals, "delivery:deliver") == str(n // 2)
+    assert raw.zcard(store.keys.poll) == n - n // 2
+
+
+@contextmanager
+def every_command(client: redis.Redis) -> Iterator[Callable[[], list[list[str]]]]:
+    """Each command Redis runs meanwhile, as its slow log keeps it (first 32 arguments)."""
+    before = client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    client.config_set("slowlog-log-slower-than", 0)
+    client.config_set("slowlog-max-len", 10_000)
+    client.slowlog_reset()
+    try:
+        yield lambda: [
+            [w.decode() if isinstance(w, bytes) else str(w) for w in e["command"].split()]
+            for e in client.slowlog_get(10_000)
+        ]
+    finally:
+        client.config_set("slowlog-log-slower-than", before)
+
+
+def test_no_poll_step_holds_redis_for_more_than_its_share_of_ids(redis_url: str) -> None:
+    # One server only: its slow log sees every command (a cluster's is per node).
+    clock = FakeClock()
+    store = Store.from_url(redis_url, f"st-{secrets.token_hex(4)}:", clock=clock)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        steps = Steps(store)
+        vids = many_sent(steps, 3 * IDS_PER_STEP)
+        clock.advance(FIRST_POLL_MS / 1000)
+        with every_command(client) as commands:
+            leased = store.poll_lease(200, 30_000)
+            store.poll_apply([(v, s, "deliver") for v, s in leased], **APPLY)
+            ran = commands()
+        assert len(leased) == len(vids)
+        scripts = [c for c in ran if c[0].upper() == "EVALSHA"]
+        # 3 lease and 3 apply steps, each with at most IDS_PER_STEP records (2 keys per status)
+        assert len(scripts) == 6
+        assert all(int(c[2]) <= 2 + 2 * IDS_PER_STEP for c in scripts)
+    finally:
+        store.close()
+        client.close()

@@ -29,13 +29,22 @@ from worker.store.keys import STATS_BUCKET_SECONDS, STATS_TTL_MS, Keys
 from worker.store.scripts import Scripts
 
 __all__ = [
+    "IDS_PER_STEP",
     "STATS_BUCKET_SECONDS",
     "STATS_TTL_MS",
     "StoreCore",
+    "chunked",
     "connect",
     "guarded",
 ]
 
+# Ids one Lua step loops over, at most. Redis runs nothing else while a script runs, so a poll of
+# 200 ids in one step held every web app's call for 7-17 ms on a busy 2-core VM (its slow log,
+# ``bench/under_load.py``); 25 keep a step near a millisecond there and cost the poller a few
+# more round trips (one per 25 ids), where polls are a few per thousand SMS.
+IDS_PER_STEP = 25
+
+T = TypeVar("T")
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S", bound="StoreCore")
@@ -46,6 +55,11 @@ def connect(url: str, max_connections: int = 128) -> redis.Redis:
     client = Topology(url).connect(max_connections)
     assert isinstance(client, redis.Redis)
     return client
+
+
+def chunked(items: Sequence[T], size: int = IDS_PER_STEP) -> list[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``: one per Lua step."""
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def guarded(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:

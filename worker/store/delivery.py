@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from worker.core.delivery import FINAL_STATUSES, KNOWN_STATUSES, recorded_status
 from worker.store.calls import hooks_arg
-from worker.store.core import StoreCore, guarded
+from worker.store.core import StoreCore, chunked, guarded
 from worker.store.counters import GatewayTimings, taken
 from worker.store.results import PollTask, poll_task
 
@@ -20,8 +20,6 @@ __all__ = ["Delivery"]
 _FINAL = sorted(FINAL_STATUSES)
 # Every other status is recorded as `other` (recorded_status; the Lua step checks again).
 _KNOWN = sorted(KNOWN_STATUSES)
-# Pushed statuses applied per Lua step: a huge push must not block Redis for long.
-_PUSH_CHUNK = 500
 
 
 class Delivery(StoreCore):
@@ -31,14 +29,15 @@ class Delivery(StoreCore):
         k = self.keys
         now_ms = int(self._now() * 1000)
         ids = [str(i) for i in self._redis.zrangebyscore(k.poll, "-inf", now_ms, 0, batch)]
-        if not ids:
-            return []
-        out = self._run(
-            "poll_lease",
-            [k.poll, *(k.record(i) for i in ids)],
-            {"ids": ids, "lease_ms": lease_ms},
-        )
-        return [(str(i), str(s)) for i, s in (out["leased"] or [])]
+        leased: list[tuple[str, str]] = []
+        for chunk in chunked(ids):
+            out = self._run(
+                "poll_lease",
+                [k.poll, *(k.record(i) for i in chunk)],
+                {"ids": chunk, "lease_ms": lease_ms},
+            )
+            leased += [(str(i), str(s)) for i, s in (out["leased"] or [])]
+        return leased
 
     @guarded
     def poll_apply(
@@ -53,22 +52,26 @@ class Delivery(StoreCore):
         """``results``: (verification id, id_sms, status or '') for every leased id.
         Returns (ids whose status changed, ids no longer polled)."""
         k = self.keys
-        out = self._run(
-            "poll_apply",
-            self._status_keys(v for v, _, _ in results),
-            {
-                "channel": k.events,
-                "hooks": hooks_arg(k),
-                "max_age_ms": max_age_ms,
-                "first_delay_ms": first_delay_ms,
-                "max_delay_ms": max_delay_ms,
-                "final": _FINAL,
-                "known": _KNOWN,
-                "results": [[v, i, *recorded_status(status)] for v, i, status in results],
-                "timings": taken(timings),
-            },
-        )
-        return int(out["changed"]), int(out["stopped"])
+        changed = stopped = 0
+        for n, chunk in enumerate(chunked(results)):
+            out = self._run(
+                "poll_apply",
+                self._status_keys(v for v, _, _ in chunk),
+                {
+                    "channel": k.events,
+                    "hooks": hooks_arg(k),
+                    "max_age_ms": max_age_ms,
+                    "first_delay_ms": first_delay_ms,
+                    "max_delay_ms": max_delay_ms,
+                    "final": _FINAL,
+                    "known": _KNOWN,
+                    "results": [[v, i, *recorded_status(status)] for v, i, status in chunk],
+                    "timings": taken(timings) if n == 0 else {},
+                },
+            )
+            changed += int(out["changed"])
+            stopped += int(out["stopped"])
+        return changed, stopped
 
     @guarded
     def apply_pushed(self, states: Sequence[tuple[str, str]]) -> list[str]:
@@ -79,8 +82,7 @@ class Delivery(StoreCore):
         platform sends them again.
         """
         k = self.keys
-        for start in range(0, len(states), _PUSH_CHUNK):
-            chunk = states[start : start + _PUSH_CHUNK]
+        for chunk in chunked(states):
             owners = self._redis.mget([k.sms(id_sms) for id_sms, _ in chunk])
             known = [
                 [owner, id_sms, *recorded_status(status)]

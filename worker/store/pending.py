@@ -10,7 +10,7 @@ is harmless (the claim and the send lock).
 
 from __future__ import annotations
 
-from worker.store.core import StoreCore, guarded
+from worker.store.core import StoreCore, chunked, guarded
 from worker.store.results import Overdue, Swept
 
 __all__ = ["PendingSends"]
@@ -44,12 +44,18 @@ class PendingSends(StoreCore):
         ids = [str(i) for i in self._redis.zrangebyscore(k.pending_sends, "-inf", now_ms, 0, batch)]
         if not ids:
             return Swept()
-        arg = {"ids": ids, "grace_ms": grace_ms, "queued": max(0, queued)}
-        out = self._run(
-            "sweep_sends",
-            [k.pending_sends, k.sends_published, *(k.record(i) for i in ids)],
-            arg if published is None else {**arg, "published": published},
-        )
-        return Swept(
-            tuple(str(i) for i in out["ids"] or ()), int(out["dropped"]), int(out["postponed"])
-        )
+        if published is None:  # once: every step of this sweep compares against the same count
+            published = int(self._redis.get(k.sends_published) or 0)
+        arg = {"grace_ms": grace_ms, "queued": max(0, queued), "published": published}
+        taken: list[str] = []
+        dropped = postponed = 0
+        for chunk in chunked(ids):
+            out = self._run(
+                "sweep_sends",
+                [k.pending_sends, k.sends_published, *(k.record(i) for i in chunk)],
+                {**arg, "ids": chunk},
+            )
+            taken += [str(i) for i in out["ids"] or ()]
+            dropped += int(out["dropped"])
+            postponed += int(out["postponed"])
+        return Swept(tuple(taken), dropped, postponed)

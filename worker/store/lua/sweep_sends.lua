@@ -8,11 +8,11 @@
 -- after it (the count, less its `send_seq`) than the queue holds (`queued`, read from the
 -- broker after the count `published`). It stays due, and the next sweep asks again.
 -- KEYS: 1 pending sends, 2 count of send messages published, 3.. one record per candidate
--- ARGV: 1 JSON {ids, grace_ms, queued, published (absent: the count now)}
+-- ARGV: 1 JSON {ids, grace_ms, queued, published (the count when `queued` was read)}
 -- Answers {ids = {id, ...} (to enqueue again), dropped (ids with nothing left to send),
 --          postponed (due ids left due: their message may still be queued)}
 local now = now_ms()
-local published = a.published or tonumber(redis.call('GET', KEYS[2]) or '0')
+local published = a.published
 local ids, dropped, postponed = {}, 0, 0
 for i, id in ipairs(a.ids) do
   local due = tonumber(redis.call('ZSCORE', KEYS[1], id) or '')
