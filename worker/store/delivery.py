@@ -53,7 +53,8 @@ class Delivery(StoreCore):
         Returns (ids whose status changed, ids no longer polled)."""
         k = self.keys
         changed = stopped = 0
-        for n, chunk in enumerate(chunked(results)):
+        # One step even for no results: the poll's gateway timings are still counted.
+        for n, chunk in enumerate(chunked(results) or [results]):
             out = self._run(
                 "poll_apply",
                 self._status_keys(v for v, _, _ in chunk),
