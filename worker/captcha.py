@@ -179,7 +179,9 @@ class _HTTPVerifier:
             try:
                 answer = self._post_within(form, time.monotonic() + self._timeout)
             except requests.RequestException:
-                if call.expired:
+                # Cut at the deadline only if a socket was in use: a refusal is still a refusal
+                # when a stalled machine let the time run out meanwhile.
+                if call.expired and call.connected:
                     raise requests.Timeout from None
                 raise
             if call.expired:  # cut mid-answer: what was read may be a stub

@@ -49,6 +49,7 @@ def _producer(settings: Settings) -> Runtime:
     return Runtime.from_settings(settings, queue=queue)
 
 
+@pytest.mark.long_wait(13)
 def test_sigkill_of_the_master_loses_nothing_and_the_workers_carry_on(
     sentinel_group: SentinelGroup, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:

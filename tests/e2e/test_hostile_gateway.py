@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from helpers import Sandbox, WorkerProcess, make_settings, wait_until
 
 from worker import get_status, request_code, verify_code
 from worker.runtime import Runtime
 
 
+@pytest.mark.long_wait(32)
 def test_a_worker_killed_mid_call_is_resumed_and_the_last_code_verifies(
     redis_url: str,
     sandbox_factory: Callable[..., Sandbox],
@@ -59,6 +61,7 @@ def test_a_worker_killed_mid_call_is_resumed_and_the_last_code_verifies(
     rt.close()
 
 
+@pytest.mark.long_wait(90)
 def test_with_default_timeouts_a_trickling_gateway_ends_in_one_clean_failure(
     redis_url: str,
     sandbox_factory: Callable[..., Sandbox],

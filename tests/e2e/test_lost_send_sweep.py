@@ -39,6 +39,7 @@ def _producer(settings: Settings) -> Runtime:
     return Runtime.from_settings(settings, queue=queue)
 
 
+@pytest.mark.long_wait(20)
 def test_a_lost_send_is_sent_by_the_workers_sweep_timer_and_only_once(
     redis_url: str,
     lost_broker: str,

@@ -7,6 +7,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import pytest
 from helpers import (
     PASSWORD,
     FakeClock,
@@ -181,6 +182,7 @@ def test_always_hanging_gateway_fails_at_the_deadline(
     rt.close()
 
 
+@pytest.mark.long_wait(16)
 def test_worker_killed_mid_send_still_completes(
     redis_url: str, sandbox: Sandbox, start_worker: Callable[..., WorkerProcess]
 ) -> None:

@@ -185,6 +185,7 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.long_wait(14)
 def test_a_thousand_slow_clients_neither_stop_real_pushes_nor_grow_threads_and_sockets(
     push_settings: Settings,
     sandbox: Sandbox,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 from helpers import LOGIN, PASSWORD, Sandbox, WorkerProcess, make_settings, raw_redis, wait_until
 
@@ -47,6 +48,7 @@ def test_task_messages_carry_ids_only(redis_url: str, sandbox: Sandbox) -> None:
     client.delete(SEND_QUEUE, POLL_QUEUE)
 
 
+@pytest.mark.long_wait(12)
 def test_logs_flower_and_status_hold_no_secrets(
     redis_url: str,
     sandbox: Sandbox,

@@ -4,11 +4,11 @@ as given, and the process-wide one. No Redis is reached: a Store connects on fir
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from helpers import make_settings
 
+import worker.runtime
 from worker.providers.memory import InMemoryProvider
 from worker.providers.targetsms import TargetSMSClient
 from worker.runtime import Runtime, get_runtime, set_runtime
@@ -18,10 +18,10 @@ NOWHERE = "redis://127.0.0.1:1/0"  # never connected to: nothing here talks to R
 
 
 @pytest.fixture
-def forget_process_runtime() -> Iterator[None]:
-    set_runtime(None)
-    yield
-    set_runtime(None)
+def forget_process_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process runtime for the test; the one before it (the session's producer, when a
+    test on this worker already set it up) comes back afterwards, so no later test meets none."""
+    monkeypatch.setattr(worker.runtime, "_runtime", None)
 
 
 def test_without_a_provider_it_builds_one_targetsms_client_from_the_settings() -> None:
