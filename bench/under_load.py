@@ -100,8 +100,11 @@ def main() -> int:
         scripts = {script.sha: name for name, script in registered(client).items()}
         redis_pid = next(p.pid for name, p in stack.processes if name == "redis")
         if args.redis_nice is not None:
-            for thread in Path(f"/proc/{redis_pid}/task").iterdir():  # nice is per thread
-                os.setpriority(os.PRIO_PROCESS, int(thread.name), args.redis_nice)
+            try:
+                for thread in Path(f"/proc/{redis_pid}/task").iterdir():  # nice is per thread
+                    os.setpriority(os.PRIO_PROCESS, int(thread.name), args.redis_nice)
+            except PermissionError:
+                raise BenchError(f"--redis-nice {args.redis_nice}: below 0 needs root") from None
             out["redis_nice"] = args.redis_nice
         sandbox = start_sandbox(stack, logs, args.latency_ms)
         ctx = Context(stack, logs, redis_url, redis_pid, Phones(), procfile_worker())
