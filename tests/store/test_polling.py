@@ -13,6 +13,7 @@ from store_tier import Steps, gate
 
 from worker.store import PollTask, Store
 from worker.store.core import IDS_PER_STEP
+from worker.store.scripts import registered
 
 FIRST_POLL_MS = 10_000
 APPLY = {"max_age_ms": 600_000, "first_delay_ms": 1_000, "max_delay_ms": 60_000}
@@ -126,7 +127,8 @@ def test_a_poll_of_many_ids_is_leased_and_applied_whole_across_steps(
 @contextmanager
 def every_command(client: redis.Redis) -> Iterator[Callable[[], list[list[str]]]]:
     """Each command Redis runs meanwhile, as its slow log keeps it (first 32 arguments)."""
-    before = client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    names = ("slowlog-log-slower-than", "slowlog-max-len")
+    before = {name: client.config_get(name)[name] for name in names}
     client.config_set("slowlog-log-slower-than", 0)
     client.config_set("slowlog-max-len", 10_000)
     client.slowlog_reset()
@@ -136,7 +138,8 @@ def every_command(client: redis.Redis) -> Iterator[Callable[[], list[list[str]]]
             for e in client.slowlog_get(10_000)
         ]
     finally:
-        client.config_set("slowlog-log-slower-than", before)
+        for name, value in before.items():
+            client.config_set(name, value)
 
 
 def test_no_poll_step_holds_redis_for_more_than_its_share_of_ids(redis_url: str) -> None:
@@ -148,12 +151,15 @@ def test_no_poll_step_holds_redis_for_more_than_its_share_of_ids(redis_url: str)
         steps = Steps(store)
         vids = many_sent(steps, 3 * IDS_PER_STEP)
         clock.advance(FIRST_POLL_MS / 1000)
+        for script in registered(client).values():  # loaded: no NOSCRIPT retry to count
+            client.script_load(script.script)
         with every_command(client) as commands:
             leased = store.poll_lease(200, 30_000)
             store.poll_apply([(v, s, "deliver") for v, s in leased], **APPLY)
             ran = commands()
         assert len(leased) == len(vids)
-        scripts = [c for c in ran if c[0].upper() == "EVALSHA"]
+        # This store's steps only: their first key is its poll set.
+        scripts = [c for c in ran if c[0].upper() == "EVALSHA" and c[3] == store.keys.poll]
         # 3 lease and 3 apply steps, each with at most IDS_PER_STEP records (2 keys per status)
         assert len(scripts) == 6
         assert all(int(c[2]) <= 2 + 2 * IDS_PER_STEP for c in scripts)

@@ -59,11 +59,16 @@ def test_otp_secret_key_refuses_placeholders_and_patterns(value: str) -> None:
     ids=["token_urlsafe(32)", "token_hex(16)", "token_hex(32)"],
 )
 def test_generated_keys_pass(generate: object) -> None:
+    # A token_hex(16) of digits only ((10/16)^32: 1 in 3.4 million) is worth an estimated 106
+    # bits and is refused (bench/secret_refusals.py): one refusal in 200 is chance, two a bug.
+    refused = 0
     for i in range(200):
         key = generate()  # type: ignore[operator]
-        assert secret_problems("OTP_SECRET_KEY", key) == [], "a generated key was refused"
-        if i % 10 == 0:  # the rule is secret_problems; loading settings applies it (and is slower)
+        if secret_problems("OTP_SECRET_KEY", key):
+            refused += 1
+        elif i % 10 == 0:  # the rule is secret_problems; loading settings applies it (slower)
             assert Settings.from_env({**GOOD, "OTP_SECRET_KEY": key}).secret == key.encode()
+    assert refused <= 1, f"{refused} generated keys were refused"
 
 
 def test_an_empty_key_says_how_to_make_one() -> None:
@@ -121,8 +126,8 @@ def test_flower_basic_auth_accepts_generated_passwords_and_needs_a_user() -> Non
     for _ in range(200):
         assert flower_auth_problems(f"ops:{secrets.token_urlsafe(32)}") == []  # the hint's
     # 16 random characters (96 bits) sit near the 80-bit line of a rough estimate: about 1 in
-    # 11,000 reads as words between separators and is refused (26 of 300,000 measured). So this
-    # counts refusals: 6 of 2,000 (30x that rate) happen by chance once in 10^7 runs.
+    # 12,000 reads as words between separators and is refused (bench/secret_refusals.py). So
+    # this counts refusals: 6 of 2,000 (35x that rate) happen by chance once in 10^7 runs.
     tries = (f"ops:{secrets.token_urlsafe(12)}" for _ in range(2000))
     refused = sum(bool(flower_auth_problems(value)) for value in tries)
     assert refused <= 5, refused
