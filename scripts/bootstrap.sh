@@ -38,3 +38,9 @@ if [ ! -f "$stamp" ]; then
   step "ready: .venv/bin has targetsms, celery and honcho"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+# The suite and the demo start hundreds of Python processes (workers, the CLI, servers, one
+# pytest per xdist worker). Under PYTHONDONTWRITEBYTECODE (some images set it) each of them
+# compiled the project again, and every pytest process rewrote every test module's asserts
+# again: collecting the suite took 12.4 s per process with it, 4.6 s without, and the unit
+# tier 16.5-17.7 s against 13.5-14.4 s. The caches go to the ignored __pycache__ folders.
+unset PYTHONDONTWRITEBYTECODE
