@@ -15,15 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from worker.captcha import CaptchaVerifier, make_verifier
 from worker.providers.base import SmsProvider
-from worker.providers.targetsms import (
-    RequestsTransport,
-    RetryPolicy,
-    TargetSMSClient,
-    Timeout,
-    Transport,
-)
 from worker.queue.base import TaskQueue
 from worker.settings import RETRY_MAX_DELAY, Settings
 from worker.store import Store, Topology
@@ -32,6 +24,10 @@ from worker.store.connection import MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from worker.captcha import CaptchaVerifier
+    from worker.http.transport import Timeout, Transport
+    from worker.providers.retry import RetryPolicy
 
 __all__ = ["AsyncRuntime", "Runtime", "celery_app", "get_runtime", "set_runtime", "store_topology"]
 
@@ -90,11 +86,15 @@ class Runtime:
 
     @property
     def timeout(self) -> Timeout:
+        from worker.http.transport import Timeout
+
         s = self.settings
         return Timeout(connect=s.gateway.connect_timeout, read=s.gateway.read_timeout)
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        from worker.providers.retry import RetryPolicy
+
         return RetryPolicy(
             max_attempts=self.settings.codes.send_max_attempts,
             max_delay=RETRY_MAX_DELAY,
@@ -103,8 +103,11 @@ class Runtime:
     @property
     def provider(self) -> SmsProvider:
         """TargetSMS unless one was given; built on first use: producers never talk to the
-        provider and need no pool for it."""
+        provider, need no pool for it, and import none of its HTTP and XML stack."""
         if self.sms_provider is None:
+            from worker.http.transport import RequestsTransport
+            from worker.providers.targetsms.client import TargetSMSClient
+
             with self._lock:
                 if self.sms_provider is None:
                     s = self.settings
@@ -127,6 +130,8 @@ class Runtime:
     def captcha(self) -> CaptchaVerifier:
         """The configured captcha provider (only used when CAPTCHA_MODE is not off)."""
         if self._captcha is None:
+            from worker.captcha import make_verifier
+
             s = self.settings
             self._captcha = make_verifier(
                 s.captcha.provider,

@@ -27,7 +27,7 @@ from worker.core.secrets import secret_problems, token_problem
 from worker.core.test_numbers import test_number_problems
 from worker.errors import InvalidRequest, SettingsError
 from worker.http.urls import url_problem
-from worker.providers.targetsms.client import (
+from worker.providers.targetsms.endpoints import (
     DEFAULT_DUPLICATE_WINDOW_SECONDS,
     DEFAULT_SEND_URL,
     DEFAULT_STATE_URL,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from worker.dev.sandbox.server import add_arguments, config_from_args, run
+from worker.dev.sandbox.options import add_arguments, config_from_args
+from worker.dev.sandbox.server import run
 
 
 def main(argv: list[str] | None = None) -> int:

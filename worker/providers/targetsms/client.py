@@ -29,6 +29,11 @@ from worker.errors import (
 from worker.http.transport import RequestsTransport, Timeout, Transport
 from worker.http.urls import url_problem
 from worker.providers.models import Balance, SendResult, StateEntry
+from worker.providers.targetsms.endpoints import (
+    DEFAULT_DUPLICATE_WINDOW_SECONDS,
+    DEFAULT_SEND_URL,
+    DEFAULT_STATE_URL,
+)
 from worker.providers.targetsms.protocol import (
     CONTENT_TYPE,
     MAX_RESPONSE_BYTES,
@@ -56,9 +61,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_SEND_URL = "https://apiagent.ru/password_generation/api.php"
-DEFAULT_STATE_URL = "https://sms.targetsms.ru/xml/state.php"
-
 # Initial statuses that mean this send already failed for good.
 _FAILED_INITIAL = {
     "not_valid_phone": "phone_invalid",
@@ -71,8 +73,6 @@ _HEADERS = {"Content-Type": CONTENT_TYPE, "Accept": "text/xml"}
 # splitting the batch cannot help.
 _WHOLE_REQUEST_ERRORS = frozenset({"auth_failed", "account_blocked", "bad_request"})
 _SEP = r"[\s\-().]*"
-# The platform refuses a request identical to one it accepted less than a minute before.
-DEFAULT_DUPLICATE_WINDOW_SECONDS = 60.0
 
 
 def phone_pattern(e164: str) -> re.Pattern[str]:
