@@ -1,5 +1,6 @@
 """Processes as they start and stop: a bad configuration refuses to start in one line, a fresh
-interpreter that imports the exporter builds no Celery app, the sandbox's own command serves and
+interpreter that imports the exporter builds no Celery app (nor one that imports the API or
+builds the command line its HTTP, XML and Celery stack), the sandbox's own command serves and
 stops on a signal. The subprocess is the point of each."""
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ def test_importing_the_exporter_builds_no_celery_app_and_patches_nothing() -> No
     )
     seen = json.loads(out.stdout)
     assert seen == {"celery_app": False, "redis": "kombu.transport.redis:Transport"}
+
+
+def test_the_api_and_the_command_import_no_http_xml_or_celery_stack() -> None:
+    """A web app's ``import worker`` and every ``targetsms`` command (it builds all subcommands)
+    start without requests, lxml, tenacity or Celery: each is imported where it is used."""
+    probe = (
+        "import sys, worker, worker.ops.cli.parser as p; p.build_parser();"
+        "print(sorted(m for m in ('requests', 'lxml', 'tenacity', 'celery') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
