@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
 from celery import Task
 from celery.exceptions import Reject
+from celery.signals import worker_init
 
 from worker.core.codes import is_verification_id
 from worker.core.outcomes import SendVerdict
@@ -33,6 +35,13 @@ class SendFailed(Exception):
     def __init__(self, code: str | None) -> None:
         # Only a stable code reaches Flower and the logs, never a gateway's free text.
         super().__init__(code if code and _STABLE_CODE.fullmatch(code) else "send_failed")
+
+
+@worker_init.connect
+def load_the_provider(**_: Any) -> None:
+    """The provider (its HTTP and XML stack, its connection pool) is built on first use, which
+    spares producers; a worker sends, so it builds it at start, outside any send's deadline."""
+    get_runtime().provider  # noqa: B018
 
 
 # ``throws``: an expected outcome, logged by Celery as one line rather than with a traceback.
