@@ -16,21 +16,22 @@ __all__ = ["DEFAULT_CLI_PORT", "add_arguments", "config_from_args"]
 DEFAULT_CLI_PORT = 8099
 
 
-def _rate(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _rate(text: str) -> float:
+    value = _number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError("must be a fraction in 0..1")
     return value
 
 
 def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value
