@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 import requests
@@ -86,6 +86,7 @@ from harness import (  # noqa: E402
 from scenarios import TEXT, Context, produce, purge_queues  # noqa: E402
 
 from worker.dev.devstack import Stack, python  # noqa: E402
+from worker.dev.rabbitmq import management_api, private_vhost  # noqa: E402
 from worker.queue.names import SEND_QUEUE  # noqa: E402
 from worker.runtime import Runtime, celery_app, set_runtime  # noqa: E402
 from worker.settings import Settings  # noqa: E402
@@ -96,7 +97,6 @@ UNACKED_KEY = "unacked"
 _TOTALS = re.compile(r"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
 _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
-_MANAGEMENT_PORT = 15672
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,51 +126,32 @@ class RabbitMQ:
 
 @contextlib.contextmanager
 def rabbitmq_vhost(url: str) -> Iterator[RabbitMQ]:
-    """A new vhost on ``url``'s RabbitMQ with every right for its user, deleted (queues and
-    all) afterwards: the task queues have fixed names, and another run's must not count."""
-    parts = urlsplit(url)
-    if parts.scheme not in _AMQP_SCHEMES:
+    """A vhost of this run's own on ``url``'s RabbitMQ (``worker.dev.rabbitmq``), deleted
+    afterwards: the task queues have fixed names, and another run's must not count."""
+    if urlsplit(url).scheme not in _AMQP_SCHEMES:
         raise BenchError(
             f"--broker takes an {', '.join(s + '://' for s in _AMQP_SCHEMES)} URL, not"
             f" {maybe_sanitize_url(url)} (without --broker: the store's Redis)"
         )
-    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
-    api = f"http://{parts.hostname or '127.0.0.1'}:{_MANAGEMENT_PORT}/api"
-    name = f"bench-instructions-{secrets.token_hex(4)}"
-    vhost = f"{api}/vhosts/{quote(name, safe='')}"
-    try:
-        requests.get(f"{api}/overview", auth=auth, timeout=5).raise_for_status()
-        requests.put(vhost, auth=auth, timeout=10).raise_for_status()
-    except requests.RequestException as exc:
-        hint = "; rabbitmq-plugins enable rabbitmq_management" * isinstance(
-            exc, requests.ConnectionError
-        )
-        raise BenchError(
-            f"--broker: RabbitMQ's management API at {api} makes the run's vhost and did not"
-            f" ({exc}{hint})"
-        ) from None
-    try:
+    mgmt = management_api(url)
+    with contextlib.ExitStack() as stack:
         try:
-            requests.put(
-                f"{api}/permissions/{quote(name, safe='')}/{quote(auth[0], safe='')}",
-                json={"configure": ".*", "write": ".*", "read": ".*"},
-                auth=auth,
-                timeout=10,
-            ).raise_for_status()
+            requests.get(f"{mgmt.api}/overview", auth=mgmt.auth, timeout=5).raise_for_status()
+            amqp = stack.enter_context(private_vhost(url, "bench-instructions"))
         except requests.RequestException as exc:
-            raise BenchError(f"--broker: cannot grant {auth[0]} the vhost {name}: {exc}") from None
-        amqp = urlunsplit(parts._replace(path=f"/{quote(name, safe='')}"))
+            hint = "; rabbitmq-plugins enable rabbitmq_management" * isinstance(
+                exc, requests.ConnectionError
+            )
+            raise BenchError(
+                f"--broker: RabbitMQ's management API at {mgmt.api} makes the run's vhost and"
+                f" did not ({exc}{hint})"
+            ) from None
         try:  # the management API may answer where AMQP does not
             with Connection(amqp, connect_timeout=5) as conn:
                 conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=5)
         except Exception as exc:  # kombu raises its own OperationalError, or the socket's
             raise BenchError(f"--broker: no AMQP at {maybe_sanitize_url(amqp)}: {exc}") from None
-        yield RabbitMQ(amqp, api, auth, name)
-    finally:
-        try:
-            requests.delete(vhost, auth=auth, timeout=30).raise_for_status()
-        except requests.RequestException as exc:
-            print(f"instructions: could not delete the vhost {name}: {exc}", file=sys.stderr)
+        yield RabbitMQ(amqp, mgmt.api, mgmt.auth, unquote(urlsplit(amqp).path[1:]))
 
 
 def _settings(

@@ -25,7 +25,6 @@ every test must be safe beside any other one. The rule for a new test, e2e above
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import subprocess
@@ -33,13 +32,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 from helpers import AMQP_URL, LOGIN, PASSWORD, Sandbox, WorkerProcess, amqp_available, make_settings
 
 from worker.dev.devstack import celery_argv, private_redis
+from worker.dev.rabbitmq import management_api, private_vhost
 from worker.dev.sandbox import RunningSandbox, SandboxConfig, start_in_thread
 from worker.runtime import Runtime, set_runtime
 from worker.settings import Settings
@@ -112,38 +112,16 @@ def _require_amqp() -> None:
         pytest.skip(f"no RabbitMQ at {AMQP_URL} (set AMQP_URL); runs in CI")
 
 
-def _management_api(why: str) -> tuple[str, tuple[str, str]] | None:
-    """RabbitMQ's management API (its URL and credentials) for AMQP_URL's broker, or None."""
-    parts = urlsplit(AMQP_URL)
-    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
-    api = f"http://{parts.hostname or '127.0.0.1'}:15672/api"
+def _management_api(why: str) -> bool:
+    """Whether AMQP_URL's broker answers on its management API (CI fails without it)."""
+    mgmt = management_api(AMQP_URL)
     try:
-        requests.get(f"{api}/overview", auth=auth, timeout=3).raise_for_status()
+        requests.get(f"{mgmt.api}/overview", auth=mgmt.auth, timeout=3).raise_for_status()
     except requests.RequestException:
         if os.environ.get("CI"):
-            pytest.fail(f"RabbitMQ's management API is required in CI ({api}): {why}")
-        return None
-    return api, auth
-
-
-@contextlib.contextmanager
-def _vhost(api: str, auth: tuple[str, str], label: str) -> Iterator[str]:
-    """A new vhost, with every right for AMQP_URL's user, deleted (queues and all) afterwards;
-    yields the AMQP URL that reaches it."""
-    name = f"test-{label}-{secrets.token_hex(4)}"
-    vhost = f"{api}/vhosts/{quote(name, safe='')}"
-    requests.put(vhost, auth=auth, timeout=10).raise_for_status()
-    try:
-        requests.put(
-            f"{api}/permissions/{quote(name, safe='')}/{quote(auth[0], safe='')}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-            auth=auth,
-            timeout=10,
-        ).raise_for_status()
-        parts = urlsplit(AMQP_URL)
-        yield urlunsplit(parts._replace(path=f"/{quote(name, safe='')}"))
-    finally:
-        requests.delete(vhost, auth=auth, timeout=10)
+            pytest.fail(f"RabbitMQ's management API is required in CI ({mgmt.api}): {why}")
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")
@@ -153,8 +131,7 @@ def amqp_url() -> Iterator[str]:
     and a parallel one skips (CI fails: scripts/test enables the plugin)."""
     _require_amqp()
     worker = _xdist_worker()
-    found = _management_api("each test session gets its own vhost")
-    if found is None:
+    if not _management_api("each test session gets its own vhost"):
         if worker:
             pytest.skip(
                 "parallel RabbitMQ tests need the management API for a vhost per worker "
@@ -162,7 +139,7 @@ def amqp_url() -> Iterator[str]:
             )
         yield AMQP_URL
         return
-    with _vhost(*found, worker or "main") as url:
+    with private_vhost(AMQP_URL, f"test-{worker or 'main'}") as url:
         yield url
 
 
@@ -172,11 +149,10 @@ def amqp_vhost() -> Iterator[str]:
     which Flower also needs for queue lengths: tests that declare queues of their own kinds
     (quorum) or read a vhost's totals stay out of everyone else's way."""
     _require_amqp()
-    found = _management_api("Flower's queue lengths and per-test vhosts")
-    if found is None:
+    if not _management_api("Flower's queue lengths and per-test vhosts"):
         pytest.skip(f"no RabbitMQ management API for {AMQP_URL} (rabbitmq-plugins enable "
                     "rabbitmq_management)")  # fmt: skip
-    with _vhost(*found, _xdist_worker() or "main") as url:
+    with private_vhost(AMQP_URL, f"test-{_xdist_worker() or 'main'}") as url:
         yield url
 
 
