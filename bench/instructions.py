@@ -103,9 +103,9 @@ _AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 class RabbitMQ:
     """This run's vhost on RabbitMQ (``url`` reaches it) and the management API that made it."""
 
-    url: str
+    url: str = dataclasses.field(repr=False)  # holds the password
     api: str
-    auth: tuple[str, str]
+    auth: tuple[str, str] = dataclasses.field(repr=False)
     vhost: str
 
     def queue(self, name: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
@@ -21,7 +21,7 @@ class Management:
     """The management API of an AMQP URL's broker, with that URL's credentials."""
 
     api: str
-    auth: tuple[str, str]
+    auth: tuple[str, str] = field(repr=False)  # the broker's user and password
 
 
 def management_api(amqp_url: str) -> Management:
